@@ -1,0 +1,110 @@
+"""imagesig: sign and verify container images like cosign; enforce Kyverno verifyImages policies.
+
+``import imagesig`` is kept light: the error classes and version load at once, everything
+else (clients, stores, references) on first attribute access, and heavy optional
+dependencies (google-cloud-kms, grpc, yaml) only inside the features that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from imagesig.errors import (
+    BlobNotFoundError,
+    ContentNotFoundError,
+    CredentialError,
+    CredentialStoreError,
+    DigestMismatchError,
+    ImageSigError,
+    InvalidDigestError,
+    InvalidManifestError,
+    InvalidReferenceError,
+    LayoutError,
+    ManifestNotFoundError,
+    PolicyError,
+    RegistryAuthError,
+    RegistryConnectionError,
+    RegistryError,
+    RegistryProtocolError,
+    RegistryTimeoutError,
+    SignerError,
+    SizeLimitExceededError,
+    StoreError,
+    UnsafeAuthRealmError,
+    VerificationError,
+)
+
+__version__ = "0.1.0.dev0"
+
+_LAZY = {
+    "AsyncClient": "imagesig.client",
+    "Client": "imagesig.client",
+    "Digest": "imagesig.reference",
+    "ImageReference": "imagesig.reference",
+    "Repository": "imagesig.reference",
+    "OCILayoutStore": "imagesig.oci.layout",
+    "RegistryStore": "imagesig.oci.registry",
+    "AsyncRegistryStore": "imagesig.oci.registry",
+    "RetryPolicy": "imagesig.oci._http",
+    "StaticKeychain": "imagesig.oci.credentials",
+    "RegistryCredential": "imagesig.oci.credentials",
+}
+
+if TYPE_CHECKING:
+    from imagesig.client import AsyncClient, Client
+    from imagesig.oci._http import RetryPolicy
+    from imagesig.oci.credentials import RegistryCredential, StaticKeychain
+    from imagesig.oci.layout import OCILayoutStore
+    from imagesig.oci.registry import AsyncRegistryStore, RegistryStore
+    from imagesig.reference import Digest, ImageReference, Repository
+
+__all__ = [
+    "AsyncClient",
+    "AsyncRegistryStore",
+    "BlobNotFoundError",
+    "Client",
+    "ContentNotFoundError",
+    "CredentialError",
+    "CredentialStoreError",
+    "Digest",
+    "DigestMismatchError",
+    "ImageReference",
+    "ImageSigError",
+    "InvalidDigestError",
+    "InvalidManifestError",
+    "InvalidReferenceError",
+    "LayoutError",
+    "ManifestNotFoundError",
+    "OCILayoutStore",
+    "PolicyError",
+    "RegistryAuthError",
+    "RegistryConnectionError",
+    "RegistryCredential",
+    "RegistryError",
+    "RegistryProtocolError",
+    "RegistryStore",
+    "RegistryTimeoutError",
+    "Repository",
+    "RetryPolicy",
+    "SignerError",
+    "SizeLimitExceededError",
+    "StaticKeychain",
+    "StoreError",
+    "UnsafeAuthRealmError",
+    "VerificationError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imagesig' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

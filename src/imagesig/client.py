@@ -1,0 +1,499 @@
+"""``Client`` and ``AsyncClient``: the façade holding stores, HTTP clients and settings.
+
+Both expose the same operations with the same arguments; each operation is written once as
+a flow (:mod:`imagesig._flow`) that yields :class:`_StoreCall` effects, and the two classes
+only differ in how they run them. The sync :class:`Client` never touches an event loop, so
+it also works inside a running one (a Jupyter cell).
+
+Which store serves a reference: ``stores`` maps registry names (``host[:port]``, or ``*``
+for all) to stores; anything else goes to ``store``, which defaults to a registry store
+built from the network settings.
+
+Example:
+    >>> from imagesig import Client, OCILayoutStore
+    >>> with Client(store=OCILayoutStore("./oci")) as client:  # doctest: +SKIP
+    ...     client.resolve("registry.example.com/team/app:1.4")
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from imagesig._flow import Flow, Gather, drive_async, drive_sync
+from imagesig.errors import ManifestNotFoundError
+from imagesig.oci._http import RetryPolicy
+from imagesig.oci.credentials import Keychain
+from imagesig.oci.model import Descriptor, Index, Manifest
+from imagesig.oci.registry import DEFAULT_TIMEOUT, AsyncRegistryStore, RegistryStore
+from imagesig.oci.store import (
+    DEFAULT_MAX_BLOB_BYTES,
+    DEFAULT_MAX_MANIFEST_BYTES,
+    AsyncStore,
+    Store,
+    ThreadedAsyncStore,
+)
+from imagesig.reference import Digest, ImageReference, Repository
+
+__all__ = ["AsyncClient", "Client", "CopyResult"]
+
+ReferenceLike = str | ImageReference
+RepositoryLike = str | Repository
+
+
+@attrs.frozen
+class CopyResult:
+    """What :meth:`Client.copy_image` did."""
+
+    source: ImageReference
+    destination: ImageReference
+    """The destination, pinned to the copied digest."""
+    manifests: int
+    blobs_copied: int
+    blobs_skipped: int
+    referrers: int
+
+
+@attrs.frozen
+class _StoreCall:
+    """Effect: call ``method`` on the store serving ``registry``."""
+
+    registry: str
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def run_sync(self, env: Client) -> Any:
+        return getattr(env.store_for(self.registry), self.method)(*self.args, **self.kwargs)
+
+    async def run_async(self, env: AsyncClient) -> Any:
+        store = env.store_for(self.registry)
+        return await getattr(store, self.method)(*self.args, **self.kwargs)
+
+
+def _reference(value: ReferenceLike) -> ImageReference:
+    return value if isinstance(value, ImageReference) else ImageReference.parse(value)
+
+
+def _repository(value: RepositoryLike) -> Repository:
+    return value if isinstance(value, Repository) else Repository.parse(value)
+
+
+# -- the operations, once -------------------------------------------------------------------
+
+
+def _referrers_flow(reference: ImageReference, artifact_type: str | None) -> Flow[list[Descriptor]]:
+    digest = reference.digest
+    if digest is None:
+        descriptor: Descriptor = yield _StoreCall(reference.registry, "resolve", (reference,))
+        digest = descriptor.digest
+    result: list[Descriptor] = yield _StoreCall(
+        reference.registry,
+        "referrers",
+        (reference.repository, digest),
+        {"artifact_type": artifact_type},
+    )
+    return result
+
+
+@attrs.define
+class _CopyCounts:
+    manifests: int = 0
+    copied: int = 0
+    skipped: int = 0
+    referrers: int = 0
+
+
+def _copy_blob_flow(
+    source: Repository, destination: Repository, descriptor: Descriptor, counts: _CopyCounts
+) -> Flow[None]:
+    exists = yield _StoreCall(destination.registry, "blob_exists", (destination, descriptor.digest))
+    if exists:
+        counts.skipped += 1
+        return
+    if source.registry == destination.registry:
+        mounted = yield _StoreCall(
+            destination.registry, "mount_blob", (destination, descriptor.digest, source)
+        )
+        if mounted:
+            counts.copied += 1
+            return
+    data = yield _StoreCall(
+        source.registry,
+        "get_blob",
+        (source, descriptor.digest),
+        {"size": descriptor.size, "max_bytes": max(descriptor.size, DEFAULT_MAX_BLOB_BYTES)},
+    )
+    yield _StoreCall(
+        destination.registry, "put_blob", (destination, data), {"digest": descriptor.digest}
+    )
+    counts.copied += 1
+
+
+def _copy_manifest_flow(
+    source: Repository,
+    destination: Repository,
+    digest: Digest,
+    tag: str | None,
+    counts: _CopyCounts,
+) -> Flow[Manifest | Index]:
+    manifest: Manifest | Index = yield _StoreCall(
+        source.registry, "get_manifest", (ImageReference(source, None, digest),)
+    )
+    if isinstance(manifest, Index):
+        for child in manifest.manifests:
+            yield from _copy_manifest_flow(source, destination, child.digest, None, counts)
+    else:
+        blobs = [manifest.config, *manifest.layers]
+        yield Gather([_copy_blob_flow(source, destination, blob, counts) for blob in blobs])
+    yield _StoreCall(destination.registry, "put_manifest", (destination, manifest), {"tag": tag})
+    counts.manifests += 1
+    return manifest
+
+
+def _copy_flow(
+    source: ImageReference, destination: ImageReference, include_referrers: bool
+) -> Flow[CopyResult]:
+    descriptor: Descriptor = yield _StoreCall(source.registry, "resolve", (source,))
+    counts = _CopyCounts()
+    tag = destination.tag if destination.digest is None or destination.tag else None
+    if destination.digest is not None and destination.digest != descriptor.digest:
+        raise ManifestNotFoundError(
+            f"{source} is {descriptor.digest}, not the digest given for {destination}",
+            reference=str(destination),
+        )
+    yield from _copy_manifest_flow(
+        source.repository, destination.repository, descriptor.digest, tag, counts
+    )
+    if include_referrers:
+        yield from _copy_referrers_flow(source, destination, descriptor.digest, counts, depth=0)
+    return CopyResult(
+        source=source,
+        destination=destination.with_digest(descriptor.digest),
+        manifests=counts.manifests,
+        blobs_copied=counts.copied,
+        blobs_skipped=counts.skipped,
+        referrers=counts.referrers,
+    )
+
+
+_MAX_REFERRER_DEPTH = 4
+
+
+def _copy_referrers_flow(
+    source: ImageReference,
+    destination: ImageReference,
+    subject: Digest,
+    counts: _CopyCounts,
+    depth: int,
+) -> Flow[None]:
+    if depth >= _MAX_REFERRER_DEPTH:
+        return
+    referrers: list[Descriptor] = yield _StoreCall(
+        source.registry, "referrers", (source.repository, subject)
+    )
+    for referrer in referrers:
+        yield from _copy_manifest_flow(
+            source.repository, destination.repository, referrer.digest, None, counts
+        )
+        counts.referrers += 1
+        yield from _copy_referrers_flow(source, destination, referrer.digest, counts, depth + 1)
+
+
+# -- the two façades ------------------------------------------------------------------------
+
+
+class _ClientBase:
+    def _route(self, registry: str) -> Any:
+        stores: Mapping[str, Any] = self._stores  # type: ignore[attr-defined]
+        if registry in stores:
+            return stores[registry]
+        if "*" in stores:
+            return stores["*"]
+        return self._default_store()  # type: ignore[attr-defined]
+
+
+class Client(_ClientBase):
+    """Blocking client: resolve, fetch, push, copy and list images across stores.
+
+    Args:
+        store: the store for registries not named in ``stores``; default: a
+            :class:`~imagesig.oci.registry.RegistryStore` made from the settings below.
+        stores: per-registry stores, e.g. ``{"registry.example.com": OCILayoutStore(p)}``;
+            the key ``"*"`` routes every registry.
+        keychain, insecure_registries, verify, proxy, timeout, trust_env, transport, retry:
+            settings of the default registry store (httpx names, passed through).
+
+    The client closes the stores it created, not the ones it was given.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        stores: Mapping[str, Store] | None = None,
+        keychain: Keychain | None = None,
+        insecure_registries: Iterable[str] = (),
+        verify: Any = True,
+        proxy: Any = None,
+        timeout: Any = DEFAULT_TIMEOUT,
+        trust_env: bool = True,
+        transport: Any = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._stores = dict(stores or {})
+        self._store = store
+        self._owned: RegistryStore | None = None
+        self._settings: dict[str, Any] = {
+            "keychain": keychain,
+            "insecure_registries": tuple(insecure_registries),
+            "verify": verify,
+            "proxy": proxy,
+            "timeout": timeout,
+            "trust_env": trust_env,
+            "transport": transport,
+            "retry": retry,
+        }
+
+    def _default_store(self) -> Store:
+        if self._store is None:
+            self._owned = RegistryStore(**self._settings)
+            self._store = self._owned
+        return self._store
+
+    def store_for(self, registry: str) -> Store:
+        """Return the store that serves ``registry``."""
+        return self._route(registry)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Close the stores this client created."""
+        if self._owned is not None:
+            self._owned.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _run(self, flow: Flow[Any]) -> Any:
+        return drive_sync(flow, self)
+
+    def resolve(self, reference: ReferenceLike) -> Descriptor:
+        """Return the descriptor a reference points at (tag → digest).
+
+        Raises:
+            InvalidReferenceError: ``reference`` is malformed.
+            ManifestNotFoundError: nothing there.
+            RegistryError: the registry failed (see the error tree).
+        """
+        ref = _reference(reference)
+        return self.store_for(ref.registry).resolve(ref)
+
+    def get_manifest(
+        self, reference: ReferenceLike, *, max_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+    ) -> Manifest | Index:
+        """Fetch the manifest or index (digest-checked when pinned).
+
+        Raises:
+            ManifestNotFoundError, DigestMismatchError, SizeLimitExceededError,
+            InvalidManifestError, RegistryError.
+        """
+        ref = _reference(reference)
+        return self.store_for(ref.registry).get_manifest(ref, max_bytes=max_bytes)
+
+    def get_blob(
+        self,
+        repository: RepositoryLike,
+        digest: Digest | str,
+        *,
+        size: int | None = None,
+        max_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+    ) -> bytes:
+        """Read a blob into memory, digest-checked and size-capped.
+
+        Raises:
+            BlobNotFoundError, DigestMismatchError, SizeLimitExceededError, RegistryError.
+        """
+        repo = _repository(repository)
+        checked = digest if isinstance(digest, Digest) else Digest.parse(digest)
+        store = self.store_for(repo.registry)
+        return store.get_blob(repo, checked, size=size, max_bytes=max_bytes)
+
+    def list_tags(self, repository: RepositoryLike) -> list[str]:
+        """List a repository's tags."""
+        repo = _repository(repository)
+        return self.store_for(repo.registry).list_tags(repo)
+
+    def referrers(
+        self, reference: ReferenceLike, *, artifact_type: str | None = None
+    ) -> list[Descriptor]:
+        """List what refers to an image (signatures, attestations, SBOMs...).
+
+        A tag is resolved once; the referrers are those of that digest.
+        """
+        result: list[Descriptor] = self._run(_referrers_flow(_reference(reference), artifact_type))
+        return result
+
+    def push_manifest(
+        self, repository: RepositoryLike, manifest: Manifest | Index, *, tag: str | None = None
+    ) -> Descriptor:
+        """Store a manifest whose blobs are already present; tag it when ``tag`` is given."""
+        repo = _repository(repository)
+        return self.store_for(repo.registry).put_manifest(repo, manifest, tag=tag)
+
+    def push_blob(self, repository: RepositoryLike, data: bytes) -> Digest:
+        """Store a blob (skipped when present); return its digest."""
+        repo = _repository(repository)
+        return self.store_for(repo.registry).put_blob(repo, data)
+
+    def copy_image(
+        self,
+        source: ReferenceLike,
+        destination: ReferenceLike,
+        *,
+        include_referrers: bool = True,
+    ) -> CopyResult:
+        """Copy an image (manifest or index, all blobs) and, by default, its referrers.
+
+        Source and destination may be served by different stores, e.g. a registry and an
+        OCI layout. Blobs already present are skipped; on one registry they are mounted.
+
+        Raises:
+            ManifestNotFoundError, BlobNotFoundError, DigestMismatchError, RegistryError,
+            LayoutError.
+        """
+        flow = _copy_flow(_reference(source), _reference(destination), include_referrers)
+        result: CopyResult = self._run(flow)
+        return result
+
+
+class AsyncClient(_ClientBase):
+    """:class:`Client` for asyncio: the same arguments and operations, as coroutines.
+
+    A blocking store given here (such as an OCI layout) runs in worker threads.
+    """
+
+    def __init__(
+        self,
+        store: AsyncStore | Store | None = None,
+        *,
+        stores: Mapping[str, AsyncStore | Store] | None = None,
+        keychain: Keychain | None = None,
+        insecure_registries: Iterable[str] = (),
+        verify: Any = True,
+        proxy: Any = None,
+        timeout: Any = DEFAULT_TIMEOUT,
+        trust_env: bool = True,
+        transport: Any = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._stores = {name: _as_async(value) for name, value in (stores or {}).items()}
+        self._store = _as_async(store) if store is not None else None
+        self._owned: AsyncRegistryStore | None = None
+        self._settings: dict[str, Any] = {
+            "keychain": keychain,
+            "insecure_registries": tuple(insecure_registries),
+            "verify": verify,
+            "proxy": proxy,
+            "timeout": timeout,
+            "trust_env": trust_env,
+            "transport": transport,
+            "retry": retry,
+        }
+
+    def _default_store(self) -> AsyncStore:
+        if self._store is None:
+            self._owned = AsyncRegistryStore(**self._settings)
+            self._store = self._owned
+        return self._store
+
+    def store_for(self, registry: str) -> AsyncStore:
+        """Return the store that serves ``registry``."""
+        return self._route(registry)  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Close the stores this client created."""
+        if self._owned is not None:
+            await self._owned.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _run(self, flow: Flow[Any]) -> Any:
+        return await drive_async(flow, self)
+
+    async def resolve(self, reference: ReferenceLike) -> Descriptor:
+        """See :meth:`Client.resolve`."""
+        ref = _reference(reference)
+        return await self.store_for(ref.registry).resolve(ref)
+
+    async def get_manifest(
+        self, reference: ReferenceLike, *, max_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+    ) -> Manifest | Index:
+        """See :meth:`Client.get_manifest`."""
+        ref = _reference(reference)
+        return await self.store_for(ref.registry).get_manifest(ref, max_bytes=max_bytes)
+
+    async def get_blob(
+        self,
+        repository: RepositoryLike,
+        digest: Digest | str,
+        *,
+        size: int | None = None,
+        max_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+    ) -> bytes:
+        """See :meth:`Client.get_blob`."""
+        repo = _repository(repository)
+        checked = digest if isinstance(digest, Digest) else Digest.parse(digest)
+        store = self.store_for(repo.registry)
+        return await store.get_blob(repo, checked, size=size, max_bytes=max_bytes)
+
+    async def list_tags(self, repository: RepositoryLike) -> list[str]:
+        """See :meth:`Client.list_tags`."""
+        repo = _repository(repository)
+        return await self.store_for(repo.registry).list_tags(repo)
+
+    async def referrers(
+        self, reference: ReferenceLike, *, artifact_type: str | None = None
+    ) -> list[Descriptor]:
+        """See :meth:`Client.referrers`."""
+        flow = _referrers_flow(_reference(reference), artifact_type)
+        result: list[Descriptor] = await self._run(flow)
+        return result
+
+    async def push_manifest(
+        self, repository: RepositoryLike, manifest: Manifest | Index, *, tag: str | None = None
+    ) -> Descriptor:
+        """See :meth:`Client.push_manifest`."""
+        repo = _repository(repository)
+        return await self.store_for(repo.registry).put_manifest(repo, manifest, tag=tag)
+
+    async def push_blob(self, repository: RepositoryLike, data: bytes) -> Digest:
+        """See :meth:`Client.push_blob`."""
+        repo = _repository(repository)
+        return await self.store_for(repo.registry).put_blob(repo, data)
+
+    async def copy_image(
+        self,
+        source: ReferenceLike,
+        destination: ReferenceLike,
+        *,
+        include_referrers: bool = True,
+    ) -> CopyResult:
+        """See :meth:`Client.copy_image`; blobs of a manifest are copied concurrently."""
+        flow = _copy_flow(_reference(source), _reference(destination), include_referrers)
+        result: CopyResult = await self._run(flow)
+        return result
+
+
+def _as_async(store: AsyncStore | Store) -> AsyncStore:
+    if inspect.iscoroutinefunction(getattr(store, "resolve", None)):
+        return store  # type: ignore[return-value]
+    return ThreadedAsyncStore(store)  # type: ignore[arg-type]

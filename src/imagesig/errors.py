@@ -1,0 +1,233 @@
+"""Every exception imagesig raises.
+
+All of them derive from :class:`ImageSigError`, so ``except imagesig.ImageSigError`` catches
+anything the library reports on purpose. Foreign exceptions (httpx, cryptography, grpc,
+google-auth, yaml) are wrapped at the layer boundary with ``__cause__`` kept.
+
+The tree::
+
+    ImageSigError
+    ├── InvalidReferenceError           (also a ValueError) an image reference broke the grammar
+    │   └── InvalidDigestError          a digest string is malformed
+    ├── SizeLimitExceededError          a body or a count is larger than its cap
+    ├── DigestMismatchError             content does not hash to the digest it was fetched by
+    ├── StoreError                      a store could not do what was asked
+    │   ├── ContentNotFoundError
+    │   │   ├── ManifestNotFoundError   no manifest for that tag or digest
+    │   │   └── BlobNotFoundError       no blob with that digest
+    │   ├── InvalidManifestError        a manifest or index is not valid JSON of a known type
+    │   ├── LayoutError                 an OCI image-layout directory is damaged or unusable
+    │   └── RegistryError               the registry failed or answered unexpectedly
+    │       ├── RegistryAuthError       credentials were refused or could not be obtained
+    │       │   └── UnsafeAuthRealmError  a token realm points somewhere we never send secrets
+    │       ├── RegistryTimeoutError    connect/read timed out (after retries)
+    │       ├── RegistryConnectionError the registry could not be reached (after retries)
+    │       └── RegistryProtocolError   the registry broke the distribution protocol
+    ├── CredentialStoreError            a docker config file or credential helper failed
+    ├── SignerError                     (later layers)
+    ├── CredentialError                 (later layers)
+    ├── PolicyError                     (later layers)
+    └── VerificationError               (later layers)
+
+Messages name the image, repository, registry, key or policy involved and never contain a
+token, password or the user-info part of a URL: use :func:`redact_url` when a URL goes into a
+message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = [
+    "BlobNotFoundError",
+    "ContentNotFoundError",
+    "CredentialError",
+    "CredentialStoreError",
+    "DigestMismatchError",
+    "ImageSigError",
+    "InvalidDigestError",
+    "InvalidManifestError",
+    "InvalidReferenceError",
+    "LayoutError",
+    "ManifestNotFoundError",
+    "PolicyError",
+    "RegistryAuthError",
+    "RegistryConnectionError",
+    "RegistryError",
+    "RegistryProtocolError",
+    "RegistryTimeoutError",
+    "SignerError",
+    "SizeLimitExceededError",
+    "StoreError",
+    "UnsafeAuthRealmError",
+    "VerificationError",
+    "redact_url",
+]
+
+# Query parameters that may carry secrets in token-server and upload URLs.
+_SECRET_QUERY_KEYS = frozenset(
+    {"token", "access_token", "refresh_token", "password", "secret", "sig", "signature"}
+)
+
+
+def redact_url(url: object) -> str:
+    """Return ``url`` as text fit for a message: no user-info, secret query values masked.
+
+    Args:
+        url: a ``str`` or ``httpx.URL``.
+
+    Returns:
+        The URL with ``user:password@`` removed and values of secret-looking query
+        parameters replaced by ``***``.
+    """
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="/:"
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class ImageSigError(Exception):
+    """Base class of every error imagesig raises on purpose.
+
+    Args:
+        message: one sentence saying what went wrong, naming the object involved.
+        hint: optional advice on how to fix it, shown by :meth:`diagnostics`.
+        **context: structured facts (``registry``, ``repository``, ``reference``, ``key``,
+            ``policy``...) kept on :attr:`context` for programs; never secrets.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.context: Mapping[str, Any] = {k: v for k, v in context.items() if v is not None}
+
+    def diagnostics(self) -> str:
+        """Return a multi-line explanation: the message, the context and any hint."""
+        lines = [self.message]
+        lines.extend(f"  {key}: {value}" for key, value in sorted(self.context.items()))
+        if self.hint:
+            lines.append(f"Hint: {self.hint}")
+        cause = self.__cause__
+        if cause is not None:
+            lines.append(f"Caused by: {type(cause).__name__}: {cause}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidReferenceError(ImageSigError, ValueError):
+    """An image reference (or one of its parts) does not follow the reference grammar.
+
+    ``reference`` in :attr:`context` is the input (truncated when long) and ``rule`` names the
+    rule it broke.
+    """
+
+
+class InvalidDigestError(InvalidReferenceError):
+    """A digest is malformed: unknown algorithm, wrong length, uppercase or non-hex."""
+
+
+class SizeLimitExceededError(ImageSigError):
+    """A response body, file or item count is larger than the cap that bounds it."""
+
+
+class DigestMismatchError(ImageSigError):
+    """Content does not hash to the digest it was requested or described by."""
+
+
+class StoreError(ImageSigError):
+    """A store (registry or OCI layout) could not complete an operation."""
+
+
+class ContentNotFoundError(StoreError):
+    """The requested manifest or blob does not exist."""
+
+
+class ManifestNotFoundError(ContentNotFoundError):
+    """No manifest exists for the tag or digest."""
+
+
+class BlobNotFoundError(ContentNotFoundError):
+    """No blob exists with the digest."""
+
+
+class InvalidManifestError(StoreError):
+    """A manifest or index is not valid JSON of a supported media type."""
+
+
+class LayoutError(StoreError):
+    """An OCI image-layout directory is missing, damaged or of an unsupported version."""
+
+
+class RegistryError(StoreError):
+    """The registry refused or failed a request.
+
+    ``status_code`` is the HTTP status when there was a response; ``errors`` holds the
+    distribution error codes the registry returned (``MANIFEST_UNKNOWN``...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        errors: tuple[str, ...] = (),
+        hint: str | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, hint=hint, **context)
+        self.status_code = status_code
+        self.errors = errors
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused our credentials, or a token could not be obtained."""
+
+
+class UnsafeAuthRealmError(RegistryAuthError):
+    """A ``WWW-Authenticate`` realm points to a link-local, metadata or non-HTTP(S) address."""
+
+
+class RegistryTimeoutError(RegistryError):
+    """Connecting to or reading from the registry timed out, after any retries."""
+
+
+class RegistryConnectionError(RegistryError):
+    """The registry could not be reached, after any retries."""
+
+
+class RegistryProtocolError(RegistryError):
+    """The registry answered in a way the distribution protocol does not allow."""
+
+
+class CredentialStoreError(ImageSigError):
+    """A docker ``config.json`` could not be read or a credential helper failed."""
+
+
+class SignerError(ImageSigError):
+    """A key could not be loaded or a signer failed."""
+
+
+class CredentialError(ImageSigError):
+    """An ambient identity credential could not be found or used."""
+
+
+class PolicyError(ImageSigError):
+    """A policy could not be loaded or evaluated."""
+
+
+class VerificationError(ImageSigError):
+    """Verification failed; raised by ``raise_for_failure()`` on a result."""
