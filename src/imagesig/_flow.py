@@ -19,7 +19,6 @@ concurrently.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Generator, Sequence
 from typing import Any, Generic, Protocol, TypeVar
@@ -56,6 +55,8 @@ class Sleep:
         time.sleep(self.seconds)
 
     async def run_async(self, env: Any) -> None:
+        import asyncio  # noqa: PLC0415 - loaded already whenever this runs; keeps import light
+
         await asyncio.sleep(self.seconds)
 
 
@@ -74,6 +75,8 @@ class Gather(Generic[T]):
         return [drive_sync(flow, env) for flow in self.flows]
 
     async def run_async(self, env: Any) -> list[T]:
+        import asyncio  # noqa: PLC0415 - loaded already whenever this runs; keeps import light
+
         semaphore = asyncio.Semaphore(max(1, self.limit))
 
         async def bounded(flow: Flow[T]) -> T:

@@ -103,23 +103,28 @@ class RegistryProtocol:
         self.insecure_registries = frozenset(insecure_registries)
         self.retry = retry or RetryPolicy()
         self._referrers_api: dict[str, bool] = {}
+        self._origins: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # -- URLs --------------------------------------------------------------------------------
 
     def base_url(self, registry: str) -> httpx.URL:
         """The ``scheme://host`` the registry's API lives at."""
-        host = _DOCKER_HUB_API if registry == _DOCKER_HUB else registry
-        scheme = (
-            "http"
-            if registry in self.insecure_registries or is_loopback(hostname(registry))
-            else "https"
-        )
-        return httpx.URL(f"{scheme}://{host}")
+        return httpx.URL(self._origin(registry))
+
+    def _origin(self, registry: str) -> str:
+        origin = self._origins.get(registry)
+        if origin is None:
+            host = _DOCKER_HUB_API if registry == _DOCKER_HUB else registry
+            insecure = registry in self.insecure_registries or is_loopback(hostname(registry))
+            origin = self._origins[registry] = f"{'http' if insecure else 'https'}://{host}"
+        return origin
 
     def _url(self, repository: Repository, *parts: str) -> httpx.URL:
-        path = "/".join(("/v2", repository.path, *parts))
-        return self.base_url(repository.registry).join(path)
+        # One parse of a string built from validated parts: httpx's URL.join is costly.
+        return httpx.URL(
+            "/".join((self._origin(repository.registry), "v2", repository.path, *parts))
+        )
 
     def _send(
         self, method: str, url: httpx.URL, repository: Repository, what: str, **kwargs: Any

@@ -15,9 +15,8 @@ any sync store to it by running each call in a worker thread.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from typing import BinaryIO, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO, Protocol, TypeVar, runtime_checkable
 
 from imagesig.oci.model import Descriptor, Index, Manifest
 from imagesig.reference import Digest, ImageReference, Repository
@@ -30,6 +29,8 @@ __all__ = [
     "ThreadedAsyncStore",
     "referrers_tag",
 ]
+
+T = TypeVar("T")
 
 DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 """Manifests and indexes larger than this are refused (containers/image uses 4 MiB)."""
@@ -236,12 +237,12 @@ class ThreadedAsyncStore:
         self.store = store
 
     async def resolve(self, reference: ImageReference) -> Descriptor:
-        return await asyncio.to_thread(self.store.resolve, reference)
+        return await _to_thread(self.store.resolve, reference)
 
     async def get_manifest(
         self, reference: ImageReference, *, max_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
     ) -> Manifest | Index:
-        return await asyncio.to_thread(self.store.get_manifest, reference, max_bytes=max_bytes)
+        return await _to_thread(self.store.get_manifest, reference, max_bytes=max_bytes)
 
     async def get_blob(
         self,
@@ -251,7 +252,7 @@ class ThreadedAsyncStore:
         size: int | None = None,
         max_bytes: int = DEFAULT_MAX_BLOB_BYTES,
     ) -> bytes:
-        return await asyncio.to_thread(
+        return await _to_thread(
             self.store.get_blob, repository, digest, size=size, max_bytes=max_bytes
         )
 
@@ -264,38 +265,44 @@ class ThreadedAsyncStore:
         size: int | None = None,
         max_bytes: int | None = None,
     ) -> int:
-        return await asyncio.to_thread(
+        return await _to_thread(
             self.store.copy_blob_to, repository, digest, destination, size=size, max_bytes=max_bytes
         )
 
     async def blob_exists(self, repository: Repository, digest: Digest) -> bool:
-        return await asyncio.to_thread(self.store.blob_exists, repository, digest)
+        return await _to_thread(self.store.blob_exists, repository, digest)
 
     async def put_blob(
         self, repository: Repository, data: bytes, *, digest: Digest | None = None
     ) -> Digest:
-        return await asyncio.to_thread(self.store.put_blob, repository, data, digest=digest)
+        return await _to_thread(self.store.put_blob, repository, data, digest=digest)
 
     async def mount_blob(self, repository: Repository, digest: Digest, source: Repository) -> bool:
-        return await asyncio.to_thread(self.store.mount_blob, repository, digest, source)
+        return await _to_thread(self.store.mount_blob, repository, digest, source)
 
     async def put_manifest(
         self, repository: Repository, manifest: Manifest | Index, *, tag: str | None = None
     ) -> Descriptor:
-        return await asyncio.to_thread(self.store.put_manifest, repository, manifest, tag=tag)
+        return await _to_thread(self.store.put_manifest, repository, manifest, tag=tag)
 
     async def list_tags(self, repository: Repository) -> list[str]:
-        return await asyncio.to_thread(self.store.list_tags, repository)
+        return await _to_thread(self.store.list_tags, repository)
 
     async def referrers(
         self, repository: Repository, digest: Digest, *, artifact_type: str | None = None
     ) -> list[Descriptor]:
-        return await asyncio.to_thread(
+        return await _to_thread(
             self.store.referrers, repository, digest, artifact_type=artifact_type
         )
 
     async def delete_manifest(self, repository: Repository, digest: Digest) -> None:
-        await asyncio.to_thread(self.store.delete_manifest, repository, digest)
+        await _to_thread(self.store.delete_manifest, repository, digest)
+
+
+async def _to_thread(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    import asyncio  # noqa: PLC0415 - loaded already whenever this runs; keeps import light
+
+    return await asyncio.to_thread(function, *args, **kwargs)
 
 
 def filter_by_artifact_type(
