@@ -24,6 +24,17 @@ The tree::
     │       ├── RegistryConnectionError the registry could not be reached (after retries)
     │       └── RegistryProtocolError   the registry broke the distribution protocol
     ├── CredentialStoreError            a docker config file or credential helper failed
+    ├── TransparencyLogError            a transparency-log entry or proof did not verify
+    │   ├── LogEntryMismatchError       the entry records another artifact, signature or key
+    │   ├── SignedEntryTimestampError   the log's promise (SET) does not verify
+    │   ├── InclusionProofError         the Merkle inclusion proof does not lead to the root
+    │   ├── CheckpointError             the signed checkpoint is malformed or badly signed
+    │   ├── UnknownLogError             no trusted log has that id (or not at that time)
+    │   └── MissingLogEntryError        a proof was required and none was found
+    ├── RekorError                      the Rekor service failed or answered unexpectedly
+    │   ├── RekorConnectionError        Rekor could not be reached (after retries)
+    │   └── RekorTimeoutError           Rekor timed out (after retries)
+    ├── TrustRootError                  a trusted root is malformed or unusable
     ├── SignerError                     (later layers)
     ├── CredentialError                 (later layers)
     ├── PolicyError                     (later layers)
@@ -42,25 +53,36 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "BlobNotFoundError",
+    "CheckpointError",
     "ContentNotFoundError",
     "CredentialError",
     "CredentialStoreError",
     "DigestMismatchError",
     "ImageSigError",
+    "InclusionProofError",
     "InvalidDigestError",
     "InvalidManifestError",
     "InvalidReferenceError",
     "LayoutError",
+    "LogEntryMismatchError",
     "ManifestNotFoundError",
+    "MissingLogEntryError",
     "PolicyError",
     "RegistryAuthError",
     "RegistryConnectionError",
     "RegistryError",
     "RegistryProtocolError",
     "RegistryTimeoutError",
+    "RekorConnectionError",
+    "RekorError",
+    "RekorTimeoutError",
+    "SignedEntryTimestampError",
     "SignerError",
     "SizeLimitExceededError",
     "StoreError",
+    "TransparencyLogError",
+    "TrustRootError",
+    "UnknownLogError",
     "UnsafeAuthRealmError",
     "VerificationError",
     "redact_url",
@@ -215,6 +237,68 @@ class RegistryProtocolError(RegistryError):
 
 class CredentialStoreError(ImageSigError):
     """A docker ``config.json`` could not be read or a credential helper failed."""
+
+
+class TransparencyLogError(ImageSigError):
+    """A transparency-log entry, promise or proof did not verify.
+
+    ``context["check"]`` names the check that failed (``"set"``, ``"inclusion-proof"``,
+    ``"checkpoint"``, ``"body"``, ``"log-key"``...).
+    """
+
+
+class LogEntryMismatchError(TransparencyLogError):
+    """The log entry records another artifact, signature or key than the one verified."""
+
+
+class SignedEntryTimestampError(TransparencyLogError):
+    """The signed entry timestamp (the log's inclusion promise) does not verify."""
+
+
+class InclusionProofError(TransparencyLogError):
+    """The Merkle inclusion proof does not lead to the claimed root hash."""
+
+
+class CheckpointError(TransparencyLogError):
+    """The signed checkpoint (tree head) is malformed, mismatched or badly signed."""
+
+
+class UnknownLogError(TransparencyLogError):
+    """No trusted transparency log has that log id, or its key was not valid at that time."""
+
+
+class MissingLogEntryError(TransparencyLogError):
+    """A transparency-log proof was required but none was found."""
+
+
+class RekorError(ImageSigError):
+    """The Rekor service refused or failed a request.
+
+    ``status_code`` is the HTTP status when there was a response.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        hint: str | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, hint=hint, **context)
+        self.status_code = status_code
+
+
+class RekorConnectionError(RekorError):
+    """Rekor could not be reached, after any retries."""
+
+
+class RekorTimeoutError(RekorError):
+    """Rekor timed out, after any retries."""
+
+
+class TrustRootError(ImageSigError):
+    """A trusted root (``trusted_root.json`` or a log key) is malformed or unusable."""
 
 
 class SignerError(ImageSigError):
