@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,12 @@ def shared_vectors() -> Path:
     if not path.is_dir():
         pytest.skip(f"test vectors not found at {path}")
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to run without the test vectors when the run says it needs them (CI does)."""
+    required = os.environ.get("IMAGESIG_REQUIRE_VECTORS", "").lower() not in ("", "0", "false")
+    if required and not (shared_dir() / "vectors").is_dir():
+        raise pytest.UsageError(
+            f"IMAGESIG_REQUIRE_VECTORS is set but no test vectors are at {shared_dir() / 'vectors'}"
+        )
