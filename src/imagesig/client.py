@@ -224,8 +224,14 @@ class Client(_ClientBase):
             :class:`~imagesig.oci.registry.RegistryStore` made from the settings below.
         stores: per-registry stores, e.g. ``{"registry.example.com": OCILayoutStore(p)}``;
             the key ``"*"`` routes every registry.
-        keychain, insecure_registries, verify, proxy, timeout, trust_env, transport, retry:
-            settings of the default registry store (httpx names, passed through).
+        keychain: credentials of the default registry store.
+        insecure_registries: registries the default store reaches over plain HTTP.
+        verify: TLS verification (``httpx`` name, passed through).
+        proxy: proxy URL (``httpx`` name, passed through).
+        timeout: timeouts (``httpx`` name, passed through).
+        trust_env: read proxy and CA settings from the environment (``httpx`` name).
+        transport: a custom ``httpx`` transport.
+        retry: retry policy of the default registry store.
 
     The client closes the stores it created, not the ones it was given.
     """
@@ -299,8 +305,11 @@ class Client(_ClientBase):
         """Fetch the manifest or index (digest-checked when pinned).
 
         Raises:
-            ManifestNotFoundError, DigestMismatchError, SizeLimitExceededError,
-            InvalidManifestError, RegistryError.
+            ManifestNotFoundError: no such manifest.
+            DigestMismatchError: the bytes do not hash to the pinned digest.
+            SizeLimitExceededError: the manifest exceeds ``max_bytes``.
+            InvalidManifestError: the bytes are not a manifest or index.
+            RegistryError: the registry failed.
         """
         ref = _reference(reference)
         return self.store_for(ref.registry).get_manifest(ref, max_bytes=max_bytes)
@@ -316,7 +325,10 @@ class Client(_ClientBase):
         """Read a blob into memory, digest-checked and size-capped.
 
         Raises:
-            BlobNotFoundError, DigestMismatchError, SizeLimitExceededError, RegistryError.
+            BlobNotFoundError: no such blob.
+            DigestMismatchError: the bytes do not hash to ``digest``.
+            SizeLimitExceededError: the blob exceeds ``size`` or ``max_bytes``.
+            RegistryError: the registry failed.
         """
         repo = _repository(repository)
         checked = digest if isinstance(digest, Digest) else Digest.parse(digest)
@@ -363,8 +375,11 @@ class Client(_ClientBase):
         OCI layout. Blobs already present are skipped; on one registry they are mounted.
 
         Raises:
-            ManifestNotFoundError, BlobNotFoundError, DigestMismatchError, RegistryError,
-            LayoutError.
+            ManifestNotFoundError: the source (or a child manifest) does not exist.
+            BlobNotFoundError: a blob of the source is missing.
+            DigestMismatchError: content does not hash to its digest.
+            RegistryError: a registry failed.
+            LayoutError: an OCI layout could not be read or written.
         """
         flow = _copy_flow(_reference(source), _reference(destination), include_referrers)
         result: CopyResult = self._run(flow)

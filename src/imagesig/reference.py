@@ -304,7 +304,7 @@ def _validate_hex(instance: Digest, _attribute: object, value: str) -> None:
 class Digest:
     """A content digest such as ``sha256:<64 hex>``; always valid once constructed.
 
-    Args:
+    Attributes:
         algorithm: one of :data:`SUPPORTED_DIGEST_ALGORITHMS`.
         hex: the lowercase hex encoding, exactly as long as the algorithm requires.
 
@@ -422,7 +422,7 @@ def _validate_path(instance: Repository, _attribute: object, value: str) -> None
 class Repository:
     """A repository: registry plus path, in canonical form.
 
-    Args:
+    Attributes:
         registry: ``host[:port]`` as written (case kept, like Docker); ``docker.io`` for
             Docker Hub. It must read as a registry when printed first in a name: contain ``.``
             or ``:``, be ``localhost`` or have an uppercase letter.
@@ -510,7 +510,7 @@ def _validate_tag(_instance: object, _attribute: object, value: str | None) -> N
 class ImageReference:
     """A canonical image reference: a repository with an optional tag and digest.
 
-    Args:
+    Attributes:
         repository: the repository.
         tag: the tag, or ``None``.
         digest: the digest, or ``None``; with both, the digest is what a registry resolves.
@@ -663,7 +663,7 @@ def parse_reference(text: str, *, default_registry: str = DEFAULT_REGISTRY) -> I
 class KyvernoImageInfo:
     """One image as Kyverno's ``ImageInfo`` describes it (see :func:`kyverno_image_info`).
 
-    Args:
+    Attributes:
         registry: the registry, or ``""`` when none is known.
         name: the last path component.
         path: the repository path, without ``library/`` insertion.

@@ -71,17 +71,18 @@ def test_unsafe_realms_are_refused(realm: str, registry: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("realm", "registry"),
+    ("realm", "registry", "scheme"),
     [
-        ("https://auth.docker.io/token", "docker.io"),
-        ("http://127.0.0.1:5001/token", "127.0.0.1:5000"),
-        ("http://localhost:5001/token", "localhost:5000"),
-        ("http://[::1]:5001/token", "[::1]:5000"),
-        ("https://registry.example.com/token", "registry.example.com"),
+        ("https://auth.docker.io/token", "docker.io", "https"),
+        ("http://127.0.0.1:5001/token", "127.0.0.1:5000", "http"),
+        ("http://localhost:5001/token", "localhost:5000", "http"),
+        ("http://[::1]:5001/token", "[::1]:5000", "http"),
+        ("https://registry.example.com/token", "registry.example.com", "https"),
+        ("http://auth.example.com/token", "insecure.example.com", "http"),
     ],
 )
-def test_ordinary_realms_are_accepted(realm: str, registry: str) -> None:
-    checked = RegistryAuth()._checked_realm(realm, registry)
+def test_ordinary_realms_are_accepted(realm: str, registry: str, scheme: str) -> None:
+    checked = RegistryAuth()._checked_realm(realm, registry, registry_scheme=scheme)
     assert str(checked) == realm
 
 
@@ -92,3 +93,10 @@ def test_unsafe_realms_are_allowed_only_when_asked_for_tests() -> None:
     )
     with pytest.raises(UnsafeAuthRealmError):
         auth._checked_realm("file:///etc/passwd", "registry.example.com")
+
+
+def test_plain_http_realm_of_an_https_registry_is_refused() -> None:
+    with pytest.raises(UnsafeAuthRealmError, match="clear text"):
+        RegistryAuth()._checked_realm(
+            "http://auth.example.com/token", "registry.example.com", registry_scheme="https"
+        )

@@ -47,7 +47,7 @@ class RetryPolicy:
     jitter, capped at ``max_backoff``; a ``Retry-After`` header (seconds) replaces it when
     it is not longer than ``max_retry_after``, otherwise the request fails at once.
 
-    Args:
+    Attributes:
         attempts: total attempts, including the first (1 disables retries).
         backoff: base delay in seconds.
         max_backoff: cap on one computed delay.
@@ -116,7 +116,8 @@ class Exchange:
     digest: Digest | None = None
 
     def _limit_for(self, response: httpx.Response) -> int:
-        if 200 <= response.status_code < 300:
+        # A HEAD answer's Content-Length is the size of the content, not of a body we read.
+        if 200 <= response.status_code < 300 and self.request.method != "HEAD":
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.max_bytes:
                 raise SizeLimitExceededError(
@@ -211,7 +212,7 @@ def send(
     method: str,
     url: httpx.URL,
     *,
-    scope: RequestScope,
+    scope: RequestScope | None,
     what: str,
     max_bytes: int,
     retry: RetryPolicy,

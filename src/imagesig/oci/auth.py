@@ -28,6 +28,8 @@ import base64
 import ipaddress
 import json
 import logging
+import re
+import socket
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
@@ -66,6 +68,13 @@ _EXPIRY_SAFETY_MARGIN = 10.0
 _CLIENT_ID = "imagesig"
 _SCOPE_EXTENSION = "imagesig.scope"
 _TOKEN_REQUEST_EXTENSION = "imagesig.token_request"  # noqa: S105 - a marker name
+# Numeric hosts that inet_aton (and so getaddrinfo) reads as IPv4: 1 to 4 parts, each
+# decimal, octal (leading 0) or hex (0x...).
+_LEGACY_IPV4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}", re.ASCII)
+# Metadata services outside the link-local ranges: AWS over IPv6, Alibaba Cloud.
+_METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(text) for text in ("fd00:ec2::254", "100.100.100.200")
+)
 _METADATA_HOSTNAMES = frozenset(
     {
         "metadata",
@@ -288,14 +297,19 @@ class RegistryAuth(httpx.Auth):
                 or credential.username is None
                 or request.headers.get("Authorization", "").startswith("Basic ")
             ):
-                return  # nothing to offer, or our Basic credentials were just refused
+                # Nothing to offer, or our Basic credentials were just refused: ask the
+                # keychain again next time (short-lived credentials get rotated).
+                self._forget_credential(state)
+                return
             request.headers["Authorization"] = _basic(credential)
             yield request
             return
         # Bearer: the challenge's scope may ask for more than we assumed (insufficient_scope).
         extra = _actions_from_scope(challenge.params.get("scope"), scope.repository)
         wanted = tuple(dict.fromkeys((*scope.actions, *extra)))
-        token = yield from self._fetch_token(state, challenge, attrs.evolve(scope, actions=wanted))
+        token = yield from self._fetch_token(
+            state, challenge, attrs.evolve(scope, actions=wanted), request.url.scheme
+        )
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
@@ -316,6 +330,11 @@ class RegistryAuth(httpx.Auth):
                 state.credential_resolved = True
         return state.credential
 
+    def _forget_credential(self, state: _RegistryState) -> None:
+        with self._lock:
+            state.credential = None
+            state.credential_resolved = False
+
     def _preemptive_header(
         self, state: _RegistryState, scope: RequestScope, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, str | None]:
@@ -331,7 +350,7 @@ class RegistryAuth(httpx.Auth):
             cached = self._cached_token(state, challenge, scope)
             if cached is not None:
                 return f"Bearer {cached}"
-            token = yield from self._fetch_token(state, challenge, scope)
+            token = yield from self._fetch_token(state, challenge, scope, request.url.scheme)
             return f"Bearer {token}"
         return None
 
@@ -349,7 +368,11 @@ class RegistryAuth(httpx.Auth):
         return None
 
     def _fetch_token(
-        self, state: _RegistryState, challenge: Challenge, scope: RequestScope
+        self,
+        state: _RegistryState,
+        challenge: Challenge,
+        scope: RequestScope,
+        registry_scheme: str,
     ) -> Generator[httpx.Request, httpx.Response, str]:
         credential = self._credential(state, scope.registry)
         if credential is not None and credential.registry_token:
@@ -360,7 +383,7 @@ class RegistryAuth(httpx.Auth):
                 f"registry {scope.registry} sent a Bearer challenge without a realm",
                 registry=scope.registry,
             )
-        realm_url = self._checked_realm(realm, scope.registry)
+        realm_url = self._checked_realm(realm, scope.registry, registry_scheme=registry_scheme)
         params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.service:
             params.append(("service", challenge.service))
@@ -387,7 +410,11 @@ class RegistryAuth(httpx.Auth):
             self.token_requests += 1
         logger.debug("requesting a token from %s for %s", redact_url(realm_url), token_scopes)
         response = yield token_request
-        value, lifetime = _parse_token_response(response, scope.registry, realm_url)
+        try:
+            value, lifetime = _parse_token_response(response, scope.registry, realm_url)
+        except RegistryAuthError:
+            self._forget_credential(state)
+            raise
         token = _Token(
             value=value,
             actions=frozenset(scope.actions),
@@ -400,7 +427,9 @@ class RegistryAuth(httpx.Auth):
             state.tokens[key] = [*kept, token]
         return value
 
-    def _checked_realm(self, realm: str, registry: str) -> httpx.URL:
+    def _checked_realm(
+        self, realm: str, registry: str, *, registry_scheme: str = "https"
+    ) -> httpx.URL:
         try:
             url = httpx.URL(realm)
         except (httpx.InvalidURL, ValueError) as exc:
@@ -415,6 +444,12 @@ class RegistryAuth(httpx.Auth):
             )
         if self._allow_unsafe_realms:
             return url
+        if registry_scheme == "https" and url.scheme != "https":
+            raise UnsafeAuthRealmError(
+                f"registry {registry} is served over HTTPS but its token realm "
+                f"{redact_url(url)} is plain HTTP; refusing to send credentials in clear text",
+                registry=registry,
+            )
         registry_host = hostname(registry)
         reason = _unsafe_host_reason(url.host, registry_is_loopback=is_loopback(registry_host))
         if reason and url.host != registry_host:
@@ -471,7 +506,8 @@ class _CappedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
 def _cap_stream(response: httpx.Response) -> None:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_TOKEN_RESPONSE_BYTES:
-        response.close()
+        # No response.close() here: it is sync-only (RuntimeError under AsyncClient), and
+        # httpx closes the response itself, sync or async, when the auth flow raises.
         raise SizeLimitExceededError(
             f"authentication response declares {declared} bytes, more than "
             f"{MAX_TOKEN_RESPONSE_BYTES}",
@@ -543,16 +579,40 @@ def _parse_token_response(
     return value, lifetime
 
 
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` names literally, as the resolver will read it, or ``None``.
+
+    ``getaddrinfo`` also accepts the legacy ``inet_aton`` spellings (``127.1``,
+    ``2130706433``, ``0x7f000001``, ``0177.0.0.1``, ``0``), and an IPv4-mapped IPv6 address
+    reaches its IPv4 twin, so both are unwrapped before the address is classified.
+    """
+    text = host.strip("[]")
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        if _LEGACY_IPV4.fullmatch(text) is None:
+            return None
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(text))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def _unsafe_host_reason(host: str, *, registry_is_loopback: bool) -> str | None:
     lowered = host.lower().rstrip(".")
     if lowered in _METADATA_HOSTNAMES:
         return "a cloud metadata service"
-    if is_loopback(lowered):
+    address = _ip_literal(lowered)
+    if is_loopback(lowered) or (address is not None and address.is_loopback):
         return None if registry_is_loopback else "a loopback address"
-    try:
-        address = ipaddress.ip_address(lowered.strip("[]"))
-    except ValueError:
+    if address is None:
         return None
+    if address in _METADATA_ADDRESSES:
+        return "a cloud metadata service"
     if address.is_link_local:
         return "a link-local address"
     if address.is_unspecified:

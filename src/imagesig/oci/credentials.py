@@ -149,7 +149,7 @@ def _optional_str(instance: object, attribute: attrs.Attribute[str | None], valu
 class RegistryCredential:
     """What a registry is sent: Basic credentials, an identity token or a bearer token.
 
-    Args:
+    Attributes:
         username: the user name for HTTP Basic or the token server's password grant.
         password: the password; never shown by ``repr``.
         identity_token: an OAuth2 refresh token exchanged at the token endpoint (docker's

@@ -114,7 +114,7 @@ class Platform:
 class Descriptor:
     """An OCI content descriptor: what a piece of content is, its digest and its size.
 
-    Args:
+    Attributes:
         media_type: the content's media type.
         digest: the content's digest (validated).
         size: the content's size in bytes.

@@ -290,7 +290,34 @@ class RegistryProtocol:
         max_bytes: int = DEFAULT_MAX_BLOB_BYTES,
         sink: BinaryIO | None = None,
     ) -> Flow[bytes]:
-        """Flow of :meth:`Store.get_blob` (and, with ``sink``, of ``copy_blob_to``)."""
+        """Flow of :meth:`Store.get_blob` (with ``sink``, the body goes there instead)."""
+        received = yield from self._fetch_blob(repository, digest, size, max_bytes, sink)
+        return received.content
+
+    def copy_blob_to(
+        self,
+        repository: Repository,
+        digest: Digest,
+        sink: BinaryIO,
+        *,
+        size: int | None = None,
+        max_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+    ) -> Flow[int]:
+        """Flow of :meth:`Store.copy_blob_to`: the number of bytes written to ``sink``.
+
+        Counted as they are written, so an unseekable ``sink`` (a pipe, a socket) works too.
+        """
+        received = yield from self._fetch_blob(repository, digest, size, max_bytes, sink)
+        return received.length
+
+    def _fetch_blob(
+        self,
+        repository: Repository,
+        digest: Digest,
+        size: int | None,
+        max_bytes: int,
+        sink: BinaryIO | None,
+    ) -> Flow[Received]:
         what = f"blob {repository}@{digest}"
         if size is not None and size > max_bytes:
             raise SizeLimitExceededError(
@@ -316,7 +343,7 @@ class RegistryProtocol:
                 registry=repository.registry,
                 repository=repository.path,
             )
-        return received.content
+        return received
 
     def blob_exists(self, repository: Repository, digest: Digest) -> Flow[bool]:
         """Flow of :meth:`Store.blob_exists`."""
@@ -366,17 +393,24 @@ class RegistryProtocol:
         return actual
 
     def _send_upload(
-        self, repository: Repository, url: httpx.URL, what: str, **kwargs: Any
+        self,
+        repository: Repository,
+        url: httpx.URL,
+        what: str,
+        *,
+        method: str = "PUT",
+        **kwargs: Any,
     ) -> Flow[Received]:
         origin = self.base_url(repository.registry)
         if (url.scheme, url.host, url.port) == (origin.scheme, origin.host, origin.port):
-            return (yield from self._send("PUT", url, repository, what, actions=_PUSH, **kwargs))
-        # The registry sent us elsewhere to upload: go, but never with its credentials.
+            return (yield from self._send(method, url, repository, what, actions=_PUSH, **kwargs))
+        # The registry sent us elsewhere to upload: go, but never with its credentials (no
+        # scope at all: any scope, even an empty one, lets RegistryAuth answer challenges).
         return (
             yield from send(
-                "PUT",
+                method,
                 url,
-                scope=RequestScope("", None),
+                scope=None,
                 what=what,
                 retry=self.retry,
                 max_bytes=DEFAULT_MAX_MANIFEST_BYTES,
@@ -409,7 +443,8 @@ class RegistryProtocol:
             # The registry opened an ordinary upload instead; cancel it (best effort).
             try:
                 location = _location(received, repository, what)
-                yield from self._send("DELETE", location, repository, what, actions=_PUSH)
+                # Location may name another host: no credentials there (as for uploads).
+                yield from self._send_upload(repository, location, what, method="DELETE")
             except RegistryError:
                 pass
             return False
@@ -456,9 +491,13 @@ class RegistryProtocol:
                 filtered = "artifacttype" in first.headers.get("oci-filters-applied", "").lower()
                 pages = yield from self._paginate(url, repository, what, first=first)
                 for page in pages[1:]:
-                    descriptors.extend(
-                        Descriptor.from_dict(item) for item in page.get("manifests") or []
-                    )
+                    items = page.get("manifests") or []
+                    if not isinstance(items, list):
+                        raise RegistryProtocolError(
+                            f"{what}: 'manifests' of a later page is not a list",
+                            registry=registry,
+                        )
+                    descriptors.extend(Descriptor.from_dict(item) for item in items)
                     if len(descriptors) > MAX_DESCRIPTORS * MAX_PAGES:
                         raise SizeLimitExceededError(f"{what}: too many referrers")
                 return (
@@ -683,8 +722,11 @@ class RegistryStore(_RegistryStoreBase):
             credential helpers. Pass a :class:`~imagesig.oci.credentials.StaticKeychain`
             for explicit credentials.
         insecure_registries: registries reached over plain HTTP (loopback always is).
-        verify, proxy, timeout, trust_env, transport: passed to ``httpx.Client`` unchanged
-            (custom CA bundles, proxies, test transports).
+        verify: TLS verification: ``True``, ``False`` or an ``ssl.SSLContext`` (httpx's).
+        proxy: proxy URL (httpx's ``proxy``).
+        timeout: an ``httpx.Timeout`` or seconds.
+        trust_env: read ``HTTPS_PROXY``, ``SSL_CERT_FILE``... from the environment.
+        transport: a custom ``httpx`` transport (tests, unusual networks).
         retry: retry policy for idempotent requests.
         allow_unsafe_realms: accept token realms on loopback/link-local hosts; tests only.
         http_client: use this ``httpx.Client`` instead of creating one (its settings win;
@@ -755,12 +797,10 @@ class RegistryStore(_RegistryStoreBase):
         size: int | None = None,
         max_bytes: int | None = None,
     ) -> int:
-        before = destination.tell() if destination.seekable() else 0
-        flow = self.protocol.get_blob(
-            repository, digest, size=size, max_bytes=max_bytes or 2**62, sink=destination
+        flow = self.protocol.copy_blob_to(
+            repository, digest, destination, size=size, max_bytes=max_bytes or 2**62
         )
-        drive_sync(flow, self._env)
-        return (destination.tell() - before) if destination.seekable() else -1
+        return drive_sync(flow, self._env)
 
     def blob_exists(self, repository: Repository, digest: Digest) -> bool:
         return drive_sync(self.protocol.blob_exists(repository, digest), self._env)
@@ -855,12 +895,10 @@ class AsyncRegistryStore(_RegistryStoreBase):
         size: int | None = None,
         max_bytes: int | None = None,
     ) -> int:
-        before = destination.tell() if destination.seekable() else 0
-        flow = self.protocol.get_blob(
-            repository, digest, size=size, max_bytes=max_bytes or 2**62, sink=destination
+        flow = self.protocol.copy_blob_to(
+            repository, digest, destination, size=size, max_bytes=max_bytes or 2**62
         )
-        await drive_async(flow, self._env)
-        return (destination.tell() - before) if destination.seekable() else -1
+        return await drive_async(flow, self._env)
 
     async def blob_exists(self, repository: Repository, digest: Digest) -> bool:
         return await drive_async(self.protocol.blob_exists(repository, digest), self._env)
