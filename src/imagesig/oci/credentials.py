@@ -7,6 +7,11 @@ someone else"; :class:`ChainKeychain` asks its members in turn.
 :class:`DockerConfigKeychain` reads credentials the way the docker CLI does, so
 ``docker login`` is all a user has to do. For a registry it looks up, in this order:
 
+0. ``DOCKER_AUTH_CONFIG`` (a JSON document ``{"auths": {KEY: {"auth": ...}}}`` in the
+   environment), exact key only (KEY as in step 2). When it has the key, nothing else is
+   consulted and no file is read. A value docker would refuse is ignored with a warning,
+   as docker does.
+
 1. **Which file.** With an explicit ``config_path``, that file. Otherwise the first of:
 
    a. docker's config, when ``~/.docker/config.json`` or ``$DOCKER_CONFIG/config.json``
@@ -22,11 +27,7 @@ someone else"; :class:`ChainKeychain` asks its members in turn.
 2. **The key.** Docker Hub (``docker.io``, ``index.docker.io``, ``registry-1.docker.io``)
    is stored under ``https://index.docker.io/v1/``; every other registry under its host.
 
-3. ``DOCKER_AUTH_CONFIG`` (a JSON document ``{"auths": {KEY: {"auth": ...}}}`` in the
-   environment), exact key only. When it has the key, nothing else is consulted. A value
-   docker would refuse is ignored with a warning, as docker does.
-
-4. **The store** for the key: ``credHelpers[KEY]`` when that entry exists (even as ``""``,
+3. **The store** for the key: ``credHelpers[KEY]`` when that entry exists (even as ``""``,
    which selects the file itself and bypasses ``credsStore``), else ``credsStore``.
 
    * A helper (``docker-credential-<name> get``, server URL ``KEY`` on stdin) is the only
@@ -44,7 +45,7 @@ someone else"; :class:`ChainKeychain` asks its members in turn.
    set it replaces the ``username``/``password`` fields. ``identitytoken`` is an OAuth2
    refresh token, ``registrytoken`` a bearer token sent as is.
 
-5. Nothing found, or everything found is empty: ``None``.
+4. Nothing found, or everything found is empty: ``None``.
 
 This follows docker/cli ``cli/config/configfile/file.go`` (``GetAuthConfig``,
 ``GetCredentialsStore``, ``decodeAuth``), ``cli/config/credentials/file_store.go``
