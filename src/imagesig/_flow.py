@@ -19,13 +19,23 @@ concurrently.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Hashable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
-__all__ = ["Effect", "Flow", "Gather", "Sleep", "drive_async", "drive_sync"]
+__all__ = [
+    "Effect",
+    "Exclusive",
+    "Flow",
+    "Gather",
+    "KeyedLocks",
+    "Sleep",
+    "drive_async",
+    "drive_sync",
+]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -89,6 +99,52 @@ class Gather(Generic[T]):
         finally:
             for task in tasks:
                 task.cancel()
+
+
+class KeyedLocks:
+    """Named mutual exclusion usable by both drivers (see :class:`Exclusive`).
+
+    The sync driver takes a ``threading.Lock`` per key; the async driver an
+    ``asyncio.Lock`` per (event loop, key). Locks live as long as this object.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._thread_locks: dict[Hashable, threading.Lock] = {}
+        self._loop_locks: dict[tuple[int, Hashable], Any] = {}
+
+    def thread_lock(self, key: Hashable) -> threading.Lock:
+        """The lock for ``key`` for blocking callers."""
+        with self._guard:
+            return self._thread_locks.setdefault(key, threading.Lock())
+
+    def loop_lock(self, key: Hashable) -> Any:
+        """The ``asyncio.Lock`` for ``key`` in the running event loop."""
+        import asyncio  # noqa: PLC0415 - loaded already whenever this runs; keeps import light
+
+        slot = (id(asyncio.get_running_loop()), key)
+        with self._guard:
+            lock = self._loop_locks.get(slot)
+            if lock is None:
+                lock = self._loop_locks[slot] = asyncio.Lock()
+            return lock
+
+
+@attrs.frozen
+class Exclusive(Generic[T]):
+    """Run ``flow`` while holding the lock named ``key`` (read-modify-write sections)."""
+
+    locks: KeyedLocks
+    key: Hashable
+    flow: Flow[T]
+
+    def run_sync(self, env: Any) -> T:
+        with self.locks.thread_lock(self.key):
+            return drive_sync(self.flow, env)
+
+    async def run_async(self, env: Any) -> T:
+        async with self.locks.loop_lock(self.key):
+            return await drive_async(self.flow, env)
 
 
 def drive_sync(flow: Flow[T], env: Any) -> T:

@@ -357,6 +357,8 @@ class RegistryAuth(httpx.Auth):
     def _cached_token(
         self, state: _RegistryState, challenge: Challenge, scope: RequestScope
     ) -> str | None:
+        if scope.extra_scopes:
+            return None  # cached tokens are keyed by one repository; mounts need more
         key = (challenge.realm or "", challenge.service or "", scope.repository)
         now = self._clock()
         with self._lock:

@@ -13,8 +13,9 @@ and decision as an I/O-free flow (see :mod:`imagesig._flow`). What the protocol 
   one on another host gets no ``Authorization``;
 * referrers through the OCI 1.1 API, falling back to the ``sha256-<hex>`` tag schema when
   the registry has no such API; pushing a manifest with a ``subject`` keeps that fallback
-  index up to date (re-reading it after the write, so concurrent writers do not drop each
-  other's entries);
+  index up to date. Writers sharing a store take turns on an index; writers in other
+  processes are caught by a re-read after each write, which narrows but cannot close the
+  race (the distribution API has no conditional PUT);
 * tag listing and referrers pagination are bounded and cycle-checked.
 """
 
@@ -28,7 +29,7 @@ from typing import Any, BinaryIO
 import httpx
 
 from imagesig import __version__
-from imagesig._flow import Flow, drive_async, drive_sync
+from imagesig._flow import Exclusive, Flow, KeyedLocks, drive_async, drive_sync
 from imagesig.errors import (
     BlobNotFoundError,
     DigestMismatchError,
@@ -104,6 +105,7 @@ class RegistryProtocol:
         self.retry = retry or RetryPolicy()
         self._referrers_api: dict[str, bool] = {}
         self._origins: dict[str, str] = {}
+        self._index_locks = KeyedLocks()
         self._lock = threading.Lock()
 
     # -- URLs --------------------------------------------------------------------------------
@@ -234,13 +236,25 @@ class RegistryProtocol:
         self, repository: Repository, manifest: Manifest | Index
     ) -> Flow[None]:
         assert manifest.subject is not None
-        entry = manifest.descriptor(annotations=manifest.annotations)
         fallback = ImageReference(repository, referrers_tag(manifest.subject.digest), None)
+        # Writers in this process take turns on one index; writers elsewhere are caught by
+        # the re-read after each write (best effort: the registry offers no conditional PUT).
+        yield Exclusive(
+            self._index_locks,
+            (repository.registry, repository.path, fallback.tag),
+            self._merge_into_referrers_index(repository, manifest, fallback),
+        )
+
+    def _merge_into_referrers_index(
+        self, repository: Repository, manifest: Manifest | Index, fallback: ImageReference
+    ) -> Flow[None]:
+        entry = manifest.descriptor(annotations=manifest.annotations)
         for _attempt in range(REFERRER_INDEX_ATTEMPTS):
             current = yield from self._fallback_entries(fallback)
             if any(item.digest == entry.digest for item in current):
                 return
-            index = Index.build([*current, entry])
+            # Sorted by digest, as go-containerregistry (and so cosign) writes it.
+            index = Index.build(sorted([*current, entry], key=lambda item: str(item.digest)))
             yield from self.put_manifest(repository, index, tag=fallback.tag)
             # Verify after write: another writer may have replaced the index meanwhile.
             after = yield from self._fallback_entries(fallback)
