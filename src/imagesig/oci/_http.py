@@ -9,6 +9,7 @@ credentials to another origin.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from typing import Any, BinaryIO
 
@@ -166,9 +167,12 @@ class Exchange:
         try:
             collector = self._collector(response, self._limit_for(response))
             if self.request.method != "HEAD":
-                async for chunk in response.aiter_bytes(_CHUNK):
-                    if collector.feed(chunk):
-                        break
+                # Close the body iterator explicitly when a cap stops the read early, so no
+                # half-read async generator is left for the loop to finalise.
+                async with contextlib.aclosing(response.aiter_bytes(_CHUNK)) as chunks:
+                    async for chunk in chunks:
+                        if collector.feed(chunk):
+                            break
             return self._result(response, collector)
         finally:
             await response.aclose()
