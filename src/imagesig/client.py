@@ -206,6 +206,29 @@ def _copy_referrers_flow(
 # -- the two façades ------------------------------------------------------------------------
 
 
+def _registry_settings(
+    keychain: Keychain | None,
+    insecure_registries: Iterable[str],
+    verify: Any,
+    proxy: Any,
+    timeout: Any,
+    trust_env: bool,
+    transport: Any,
+    retry: RetryPolicy | None,
+) -> dict[str, Any]:
+    """The keyword arguments of the default registry store, kept for when it is needed."""
+    return {
+        "keychain": keychain,
+        "insecure_registries": tuple(insecure_registries),
+        "verify": verify,
+        "proxy": proxy,
+        "timeout": timeout,
+        "trust_env": trust_env,
+        "transport": transport,
+        "retry": retry,
+    }
+
+
 class _ClientBase:
     def _route(self, registry: str) -> Any:
         stores: Mapping[str, Any] = self._stores  # type: ignore[attr-defined]
@@ -253,16 +276,9 @@ class Client(_ClientBase):
         self._stores = dict(stores or {})
         self._store = store
         self._owned: RegistryStore | None = None
-        self._settings: dict[str, Any] = {
-            "keychain": keychain,
-            "insecure_registries": tuple(insecure_registries),
-            "verify": verify,
-            "proxy": proxy,
-            "timeout": timeout,
-            "trust_env": trust_env,
-            "transport": transport,
-            "retry": retry,
-        }
+        self._settings = _registry_settings(
+            keychain, insecure_registries, verify, proxy, timeout, trust_env, transport, retry
+        )
 
     def _default_store(self) -> Store:
         if self._store is None:
@@ -409,16 +425,9 @@ class AsyncClient(_ClientBase):
         self._stores = {name: _as_async(value) for name, value in (stores or {}).items()}
         self._store = _as_async(store) if store is not None else None
         self._owned: AsyncRegistryStore | None = None
-        self._settings: dict[str, Any] = {
-            "keychain": keychain,
-            "insecure_registries": tuple(insecure_registries),
-            "verify": verify,
-            "proxy": proxy,
-            "timeout": timeout,
-            "trust_env": trust_env,
-            "transport": transport,
-            "retry": retry,
-        }
+        self._settings = _registry_settings(
+            keychain, insecure_registries, verify, proxy, timeout, trust_env, transport, retry
+        )
 
     def _default_store(self) -> AsyncStore:
         if self._store is None:
