@@ -207,6 +207,7 @@ def _copy_referrers_flow(
 
 
 def _registry_settings(
+    *,
     keychain: Keychain | None,
     insecure_registries: Iterable[str],
     verify: Any,
@@ -277,7 +278,14 @@ class Client(_ClientBase):
         self._store = store
         self._owned: RegistryStore | None = None
         self._settings = _registry_settings(
-            keychain, insecure_registries, verify, proxy, timeout, trust_env, transport, retry
+            keychain=keychain,
+            insecure_registries=insecure_registries,
+            verify=verify,
+            proxy=proxy,
+            timeout=timeout,
+            trust_env=trust_env,
+            transport=transport,
+            retry=retry,
         )
 
     def _default_store(self) -> Store:
@@ -426,7 +434,14 @@ class AsyncClient(_ClientBase):
         self._store = _as_async(store) if store is not None else None
         self._owned: AsyncRegistryStore | None = None
         self._settings = _registry_settings(
-            keychain, insecure_registries, verify, proxy, timeout, trust_env, transport, retry
+            keychain=keychain,
+            insecure_registries=insecure_registries,
+            verify=verify,
+            proxy=proxy,
+            timeout=timeout,
+            trust_env=trust_env,
+            transport=transport,
+            retry=retry,
         )
 
     def _default_store(self) -> AsyncStore:

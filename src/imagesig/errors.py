@@ -35,7 +35,12 @@ The tree::
     │   ├── RekorConnectionError        Rekor could not be reached (after retries)
     │   └── RekorTimeoutError           Rekor timed out (after retries)
     ├── TrustRootError                  a trusted root is malformed or unusable
-    ├── SignerError                     (later layers)
+    ├── SignerError                     a key could not be loaded or a signer failed
+    │   ├── KeyFormatError              key material is malformed or in an unknown format
+    │   ├── InvalidPasswordError        the password does not decrypt the private key
+    │   ├── PasswordRequiredError       an encrypted key and no password (imagesig never prompts)
+    │   ├── UnsupportedAlgorithmError   key type, curve, RSA size or algorithm not supported
+    │   └── KeyFileExistsError          a key file exists and overwriting was not allowed
     ├── CredentialError                 (later layers)
     ├── PolicyError                     (later layers)
     └── VerificationError               (later layers)
@@ -62,11 +67,15 @@ __all__ = [
     "InclusionProofError",
     "InvalidDigestError",
     "InvalidManifestError",
+    "InvalidPasswordError",
     "InvalidReferenceError",
+    "KeyFileExistsError",
+    "KeyFormatError",
     "LayoutError",
     "LogEntryMismatchError",
     "ManifestNotFoundError",
     "MissingLogEntryError",
+    "PasswordRequiredError",
     "PolicyError",
     "RegistryAuthError",
     "RegistryConnectionError",
@@ -84,6 +93,7 @@ __all__ = [
     "TrustRootError",
     "UnknownLogError",
     "UnsafeAuthRealmError",
+    "UnsupportedAlgorithmError",
     "VerificationError",
     "redact_url",
 ]
@@ -303,6 +313,41 @@ class TrustRootError(ImageSigError):
 
 class SignerError(ImageSigError):
     """A key could not be loaded or a signer failed."""
+
+
+class KeyFormatError(SignerError):
+    """Key material is malformed or not in a format imagesig reads.
+
+    Raised for a damaged PEM block, an unknown PEM label, an encrypted cosign key whose
+    envelope is not what cosign writes (including scrypt parameters cosign refuses) and a
+    decrypted key that is not PKCS#8. ``context["key"]`` names the file when there is one.
+    """
+
+
+class InvalidPasswordError(SignerError):
+    """The password does not decrypt the private key (or the encrypted key was altered).
+
+    The message names the key file; it never contains the password.
+    """
+
+
+class PasswordRequiredError(SignerError):
+    """A private key is encrypted and no password was given.
+
+    Passwords come from an argument, a callback or ``COSIGN_PASSWORD``; imagesig never
+    prompts for one.
+    """
+
+
+class UnsupportedAlgorithmError(SignerError):
+    """A key type, curve, RSA size or signature algorithm is not supported.
+
+    Also raised when an algorithm is asked for with a key it does not fit.
+    """
+
+
+class KeyFileExistsError(SignerError):
+    """A key file is already there and overwriting it was not allowed."""
 
 
 class CredentialError(ImageSigError):

@@ -880,7 +880,10 @@ _DIGEST = st.builds(
 @st.composite
 def _reference_texts(draw: st.DrawFn) -> str:
     registry = draw(st.one_of(st.none(), _REGISTRY))
-    path = "/".join(draw(st.lists(_COMPONENT, min_size=1, max_size=4)))
+    components = draw(st.lists(_COMPONENT, min_size=1, max_size=4))
+    if registry is None and len(components) > 1 and "." in components[0]:
+        registry = "docker.io"  # otherwise the first component would be read as a registry
+    path = "/".join(components)
     text = f"{registry}/{path}" if registry else path
     tag = draw(st.one_of(st.none(), _TAG))
     digest = draw(st.one_of(st.none(), _DIGEST))
