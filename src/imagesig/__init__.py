@@ -46,14 +46,14 @@ _LAZY = {
     "OCILayoutStore": "imagesig.oci.layout",
     "RegistryStore": "imagesig.oci.registry",
     "AsyncRegistryStore": "imagesig.oci.registry",
-    "RetryPolicy": "imagesig.oci._http",
+    "RetryPolicy": "imagesig._http",
     "StaticKeychain": "imagesig.oci.credentials",
     "RegistryCredential": "imagesig.oci.credentials",
 }
 
 if TYPE_CHECKING:
+    from imagesig._http import RetryPolicy
     from imagesig.client import AsyncClient, Client
-    from imagesig.oci._http import RetryPolicy
     from imagesig.oci.credentials import RegistryCredential, StaticKeychain
     from imagesig.oci.layout import OCILayoutStore
     from imagesig.oci.registry import AsyncRegistryStore, RegistryStore

@@ -24,8 +24,8 @@ from typing import Any
 import attrs
 
 from imagesig._flow import Flow, Gather, drive_async, drive_sync
+from imagesig._http import RetryPolicy
 from imagesig.errors import ManifestNotFoundError
-from imagesig.oci._http import RetryPolicy
 from imagesig.oci.credentials import Keychain
 from imagesig.oci.model import Descriptor, Index, Manifest
 from imagesig.oci.registry import DEFAULT_TIMEOUT, AsyncRegistryStore, RegistryStore

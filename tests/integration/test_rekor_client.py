@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
+from imagesig._http import RetryPolicy
 from imagesig.errors import (
     LogEntryMismatchError,
     RekorConnectionError,
@@ -34,7 +35,6 @@ from imagesig.errors import (
     RekorTimeoutError,
     SizeLimitExceededError,
 )
-from imagesig.oci._http import RetryPolicy
 from imagesig.testing import RekorServer
 from imagesig.tlog.checkpoint import verify_checkpoint
 from imagesig.tlog.client import AsyncRekorClient, RekorClient

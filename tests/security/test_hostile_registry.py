@@ -38,6 +38,7 @@ from tests.support.hostile_registry import (
     require_authorization,
 )
 
+from imagesig._http import ERROR_BODY_BYTES, HTTPEnv, RetryPolicy
 from imagesig.errors import (
     DigestMismatchError,
     ImageSigError,
@@ -52,7 +53,6 @@ from imagesig.errors import (
     SizeLimitExceededError,
     UnsafeAuthRealmError,
 )
-from imagesig.oci._http import ERROR_BODY_BYTES, HTTPEnv, RetryPolicy
 from imagesig.oci.auth import MAX_TOKEN_RESPONSE_BYTES, RegistryAuth
 from imagesig.oci.credentials import CallableKeychain, RegistryCredential, StaticKeychain
 from imagesig.oci.model import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Descriptor, Index, Manifest

@@ -28,8 +28,8 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from imagesig import __version__
 from imagesig._flow import Exclusive, Flow, KeyedLocks, drive_async, drive_sync
+from imagesig._http import HTTPEnv, Received, RetryPolicy, client_settings, send
 from imagesig.errors import (
     BlobNotFoundError,
     DigestMismatchError,
@@ -41,7 +41,6 @@ from imagesig.errors import (
     SizeLimitExceededError,
 )
 from imagesig.oci._hosts import hostname, is_loopback
-from imagesig.oci._http import HTTPEnv, Received, RetryPolicy, send
 from imagesig.oci.auth import RegistryAuth, RequestScope
 from imagesig.oci.credentials import Keychain, default_keychain
 from imagesig.oci.model import (
@@ -695,20 +694,6 @@ def _raise_for_status(
 # -- the two drivers ------------------------------------------------------------------------
 
 
-def _settings(
-    verify: Any, proxy: Any, timeout: Any, trust_env: bool, transport: Any
-) -> dict[str, Any]:
-    return {
-        "verify": verify,
-        "proxy": proxy,
-        "timeout": timeout,
-        "trust_env": trust_env,
-        "transport": transport,
-        "follow_redirects": False,
-        "headers": {"User-Agent": f"imagesig/{__version__}"},
-    }
-
-
 class _RegistryStoreBase:
     def __init__(
         self,
@@ -768,7 +753,13 @@ class RegistryStore(_RegistryStoreBase):
         super().__init__(keychain, insecure_registries, retry, allow_unsafe_realms)
         self._owns_client = http_client is None
         self.http = http_client or httpx.Client(
-            **_settings(verify, proxy, timeout, trust_env, transport)
+            **client_settings(
+                verify=verify,
+                proxy=proxy,
+                timeout=timeout,
+                trust_env=trust_env,
+                transport=transport,
+            )
         )
         self._env = HTTPEnv(self.http, self.auth)
 
@@ -865,7 +856,13 @@ class AsyncRegistryStore(_RegistryStoreBase):
         super().__init__(keychain, insecure_registries, retry, allow_unsafe_realms)
         self._owns_client = http_client is None
         self.http = http_client or httpx.AsyncClient(
-            **_settings(verify, proxy, timeout, trust_env, transport)
+            **client_settings(
+                verify=verify,
+                proxy=proxy,
+                timeout=timeout,
+                trust_env=trust_env,
+                transport=transport,
+            )
         )
         self._env = HTTPEnv(self.http, self.auth)
 

@@ -2,7 +2,7 @@
 
 Both classes are thin drivers around :class:`RekorProtocol`, which holds every request and
 decision as an I/O-free flow (see :mod:`imagesig._flow`) on top of the HTTP effect shared with
-the registry code (:func:`imagesig.oci._http.send`). What the protocol guarantees:
+the registry code (:func:`imagesig._http.send`). What the protocol guarantees:
 
 * every response is read under a cap (:data:`MAX_ENTRY_BYTES`, :data:`MAX_SEARCH_BYTES`,
   :data:`MAX_PUBLIC_KEY_BYTES`, :data:`MAX_LOG_INFO_BYTES`); a larger one raises
@@ -21,7 +21,7 @@ Pass the entry to :func:`imagesig.tlog.verify.verify_log_entry` with a trusted r
 the signed entry timestamp, the inclusion proof and the checkpoint.
 
 Retries. Reads (``GET`` and the search ``POST``) are retried on connection errors, timeouts and
-HTTP 429/500/502/503/504 as :class:`~imagesig.oci._http.RetryPolicy` says. Creating an entry is
+HTTP 429/500/502/503/504 as :class:`~imagesig._http.RetryPolicy` says. Creating an entry is
 *not idempotent*, so :meth:`RekorProtocol.create_entry` is re-sent only when the request
 provably was not processed: the connection could not be opened, or Rekor answered 429 or 503.
 It is never re-sent after a timeout or a dropped connection once the request went out, nor
@@ -49,8 +49,8 @@ import attrs
 import httpx
 from cryptography.hazmat.primitives import serialization
 
-from imagesig import __version__
 from imagesig._flow import Flow, Sleep, drive_async, drive_sync
+from imagesig._http import HTTPEnv, Received, RetryPolicy, client_settings, send
 from imagesig.errors import (
     ImageSigError,
     LogEntryMismatchError,
@@ -64,7 +64,6 @@ from imagesig.errors import (
     TransparencyLogError,
     redact_url,
 )
-from imagesig.oci._http import HTTPEnv, Received, RetryPolicy, send
 from imagesig.tlog.entries import LogEntry, parse_body
 from imagesig.tlog.merkle import leaf_hash
 from imagesig.tlog.trust import DEFAULT_REKOR_URL
@@ -660,20 +659,6 @@ def _log_info(document: Any, what: str, *, nested: bool) -> LogInfo:
 # -- the two drivers --------------------------------------------------------------------------
 
 
-def _settings(
-    verify: Any, proxy: Any, timeout: Any, trust_env: bool, transport: Any
-) -> dict[str, Any]:
-    return {
-        "verify": verify,
-        "proxy": proxy,
-        "timeout": timeout,
-        "trust_env": trust_env,
-        "transport": transport,
-        "follow_redirects": False,
-        "headers": {"User-Agent": f"imagesig/{__version__}"},
-    }
-
-
 class _NoAuth(httpx.Auth):
     """Send requests as they are: Rekor needs no credentials, and gets none (not ``.netrc``)."""
 
@@ -715,7 +700,13 @@ class RekorClient:
         self.protocol = RekorProtocol(url, retry=retry)
         self._owns_client = http_client is None
         self.http = http_client or httpx.Client(
-            **_settings(verify, proxy, timeout, trust_env, transport)
+            **client_settings(
+                verify=verify,
+                proxy=proxy,
+                timeout=timeout,
+                trust_env=trust_env,
+                transport=transport,
+            )
         )
         self._env = HTTPEnv(self.http, _NoAuth())
 
@@ -869,7 +860,13 @@ class AsyncRekorClient:
         self.protocol = RekorProtocol(url, retry=retry)
         self._owns_client = http_client is None
         self.http = http_client or httpx.AsyncClient(
-            **_settings(verify, proxy, timeout, trust_env, transport)
+            **client_settings(
+                verify=verify,
+                proxy=proxy,
+                timeout=timeout,
+                trust_env=trust_env,
+                transport=transport,
+            )
         )
         self._env = HTTPEnv(self.http, _NoAuth())
 

@@ -1,4 +1,4 @@
-"""HTTP effects and the retry/redirect loop shared by every registry flow.
+"""HTTP effects and the retry/redirect loop shared by every network flow (registries, Rekor).
 
 :class:`Exchange` is the one effect that touches the network: it sends a request through
 httpx (sync or async), reads the body under a cap (or streams it into a sink while hashing)
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import attrs
 import httpx
 
+from imagesig import __version__
 from imagesig._flow import Flow, Sleep
 from imagesig.errors import (
     RegistryConnectionError,
@@ -24,10 +25,18 @@ from imagesig.errors import (
     SizeLimitExceededError,
     redact_url,
 )
-from imagesig.oci.auth import RequestScope
 from imagesig.reference import Digest
 
-__all__ = ["ERROR_BODY_BYTES", "Exchange", "HTTPEnv", "Received", "RetryPolicy", "send"]
+__all__ = [
+    "ERROR_BODY_BYTES",
+    "Exchange",
+    "HTTPEnv",
+    "Received",
+    "RequestMarker",
+    "RetryPolicy",
+    "client_settings",
+    "send",
+]
 
 ERROR_BODY_BYTES = 64 * 1024
 """At most this much of an error response is read (the rest is discarded)."""
@@ -37,6 +46,33 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _CHUNK = 64 * 1024
+
+
+class RequestMarker(Protocol):
+    """Marks a request for an ``httpx.Auth`` (e.g. :class:`imagesig.oci.auth.RequestScope`)."""
+
+    def attach(self, request: httpx.Request) -> httpx.Request:
+        """Mark ``request`` and return it."""
+        ...
+
+
+def client_settings(
+    *, verify: Any, proxy: Any, timeout: Any, trust_env: bool, transport: Any
+) -> dict[str, Any]:
+    """Keyword arguments for an ``httpx.Client``/``AsyncClient`` made by imagesig.
+
+    Redirects are never followed by httpx itself: :func:`send` follows them, so that
+    credentials never travel to another origin.
+    """
+    return {
+        "verify": verify,
+        "proxy": proxy,
+        "timeout": timeout,
+        "trust_env": trust_env,
+        "transport": transport,
+        "follow_redirects": False,
+        "headers": {"User-Agent": f"imagesig/{__version__}"},
+    }
 
 
 @attrs.frozen
@@ -216,7 +252,7 @@ def send(
     method: str,
     url: httpx.URL,
     *,
-    scope: RequestScope | None,
+    scope: RequestMarker | None,
     what: str,
     max_bytes: int,
     retry: RetryPolicy,
@@ -240,7 +276,7 @@ def send(
     """
     context = context or {}
     origin = url
-    current_scope: RequestScope | None = scope
+    current_scope: RequestMarker | None = scope
     retryable = method in _IDEMPOTENT and sink is None
     attempt = 0
     redirects = 0
