@@ -35,6 +35,11 @@ The tree::
     │   ├── RekorConnectionError        Rekor could not be reached (after retries)
     │   └── RekorTimeoutError           Rekor timed out (after retries)
     ├── TrustRootError                  a trusted root is malformed or unusable
+    ├── SignatureFormatError            signed content or its carrier is malformed
+    │   ├── PayloadError                a simple-signing payload is not what cosign signs
+    │   ├── EnvelopeError               a DSSE envelope is malformed
+    │   ├── StatementError              an in-toto statement is malformed
+    │   └── BundleError                 a Sigstore bundle is malformed or unsupported
     ├── SignerError                     a key could not be loaded or a signer failed
     │   ├── KeyFormatError              key material is malformed or in an unknown format
     │   ├── InvalidPasswordError        the password does not decrypt the private key
@@ -58,11 +63,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "BlobNotFoundError",
+    "BundleError",
     "CheckpointError",
     "ContentNotFoundError",
     "CredentialError",
     "CredentialStoreError",
     "DigestMismatchError",
+    "EnvelopeError",
     "ImageSigError",
     "InclusionProofError",
     "InvalidDigestError",
@@ -76,6 +83,7 @@ __all__ = [
     "ManifestNotFoundError",
     "MissingLogEntryError",
     "PasswordRequiredError",
+    "PayloadError",
     "PolicyError",
     "RegistryAuthError",
     "RegistryConnectionError",
@@ -85,9 +93,11 @@ __all__ = [
     "RekorConnectionError",
     "RekorError",
     "RekorTimeoutError",
+    "SignatureFormatError",
     "SignedEntryTimestampError",
     "SignerError",
     "SizeLimitExceededError",
+    "StatementError",
     "StoreError",
     "TransparencyLogError",
     "TrustRootError",
@@ -309,6 +319,39 @@ class RekorTimeoutError(RekorError):
 
 class TrustRootError(ImageSigError):
     """A trusted root (``trusted_root.json`` or a log key) is malformed or unusable."""
+
+
+class SignatureFormatError(ImageSigError):
+    """Signed content, or the structure that carries it, is malformed.
+
+    ``context["field"]`` names the offending field when there is one.
+    """
+
+
+class PayloadError(SignatureFormatError):
+    """A simple-signing payload is not valid JSON of the shape cosign signs.
+
+    Duplicate or ambiguous keys, a missing or mistyped field, another ``critical.type`` or a
+    bad digest.
+    """
+
+
+class EnvelopeError(SignatureFormatError):
+    """A DSSE envelope is malformed: missing field, wrong type or undecodable base64."""
+
+
+class StatementError(SignatureFormatError):
+    """An in-toto statement is malformed or of an unknown ``_type``.
+
+    Also raised for a predicate type name that is neither a known short name nor a URI.
+    """
+
+
+class BundleError(SignatureFormatError):
+    """A Sigstore bundle is malformed, of an unsupported media type or version.
+
+    Also raised when it breaks a rule of its version.
+    """
 
 
 class SignerError(ImageSigError):
