@@ -262,8 +262,9 @@ class CredentialStoreError(ImageSigError):
 class TransparencyLogError(ImageSigError):
     """A transparency-log entry, promise or proof did not verify.
 
-    ``context["check"]`` names the check that failed (``"set"``, ``"inclusion-proof"``,
-    ``"checkpoint"``, ``"body"``, ``"log-key"``...).
+    ``context["check"]`` names the check that failed; :mod:`imagesig.tlog.verify` lists
+    every name (``"set"``, ``"log-id"``, ``"log-key-validity"``, ``"body-*"``,
+    ``"checkpoint-*"``, ``"inclusion-proof"``...).
     """
 
 

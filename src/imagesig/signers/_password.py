@@ -26,12 +26,15 @@ PASSWORD_ENV_VAR = "COSIGN_PASSWORD"  # noqa: S105 - a variable name, not a pass
 PasswordSource: TypeAlias = bytes | str | Callable[[], bytes | str] | None
 
 
-def resolve_password(password: PasswordSource, *, source: str | None = None) -> bytes:
+def resolve_password(
+    password: PasswordSource, *, source: str | None = None, for_writing: bool = False
+) -> bytes:
     """Return the password for an encrypted key, following the order in the module notes.
 
     Args:
         password: ``bytes``/``str``, a zero-argument callable returning either, or ``None``.
         source: the key file name, for messages.
+        for_writing: the key is about to be encrypted (changes only the error message).
 
     Returns:
         The password bytes (possibly empty).
@@ -60,7 +63,9 @@ def resolve_password(password: PasswordSource, *, source: str | None = None) -> 
     if from_env is not None:
         return from_env
     raise PasswordRequiredError(
-        f"{describe_source(source)} is encrypted and no password was given",
+        f"no password was given to encrypt {describe_source(source)}"
+        if for_writing
+        else f"{describe_source(source)} is encrypted and no password was given",
         hint=f"pass password=... (a value or a callback) or set {PASSWORD_ENV_VAR}; "
         "imagesig never prompts",
         key=source,

@@ -316,7 +316,7 @@ class PublicKey:
     def _check_algorithm(self, _attribute: object, value: SignatureAlgorithm) -> None:
         if not value.fits(self.key):
             raise UnsupportedAlgorithmError(
-                f"algorithm {value.name} does not fit a {_describe_key(self.key)} key"
+                f"algorithm {value.name} does not fit this {_describe_key(self.key)} key"
             )
 
     @classmethod
@@ -516,7 +516,7 @@ class PublicKey:
             return self.algorithm
         if not algorithm.fits(self.key):
             raise UnsupportedAlgorithmError(
-                f"algorithm {algorithm.name} does not fit a {_describe_key(self.key)} key"
+                f"algorithm {algorithm.name} does not fit this {_describe_key(self.key)} key"
             )
         return algorithm
 

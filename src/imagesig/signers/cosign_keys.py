@@ -224,7 +224,9 @@ def write_key_pair(
                     hint="choose another name or allow overwriting",
                     key=name,
                 )
-    private_pem = signer.to_cosign_key(resolve_password(password, source=private_name))
+    private_pem = signer.to_cosign_key(
+        resolve_password(password, source=private_name, for_writing=True)
+    )
     _write(private_name, private_pem, 0o600, overwrite=overwrite, enforce_mode=True)
     _write(public_name, signer.public_key().pem, 0o644, overwrite=overwrite, enforce_mode=False)
 

@@ -340,7 +340,11 @@ class TransparencyLogInstance:
             )
         public_key = load_log_public_key(raw, source=f"{source}: {field}.publicKey.rawBytes")
         valid_from, valid_until = _validity(
-            key.get("validFor"), f"{field}.publicKey.validFor", source, required=True
+            # Optional in the protobuf schema: a key without a window is valid at any time.
+            key.get("validFor"),
+            f"{field}.publicKey.validFor",
+            source,
+            required=False,
         )
         log_id = _b64(
             _object(item.get("logId"), f"{field}.logId", source).get("keyId"),

@@ -238,7 +238,6 @@ def mutate(document: dict[str, Any], path: str, value: object) -> dict[str, Any]
             "tlogs[0].publicKey.rawBytes",
         ),
         ("tlogs.0.publicKey.keyDetails", 7, "tlogs[0].publicKey.keyDetails"),
-        ("tlogs.0.publicKey.validFor", KeyError, "tlogs[0].publicKey.validFor"),
         ("tlogs.0.publicKey.validFor.start", KeyError, "tlogs[0].publicKey.validFor.start"),
         ("tlogs.0.publicKey.validFor.start", "yesterday", "tlogs[0].publicKey.validFor.start"),
         (
@@ -358,3 +357,12 @@ def test_fixed_size_ecdsa_signatures_starting_like_der_still_verify(
             assert verify_log_signature(key.public_key(), p1363, data)
             return
     pytest.fail("no signature starting with 0x30 found")
+
+
+def test_a_root_without_validity_windows_round_trips_through_json() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    root = TrustedRoot.from_rekor_public_key(pem_of(key))
+    again = TrustedRoot.from_json(root.to_json())
+    assert [t.log_id for t in again.tlogs] == [t.log_id for t in root.tlogs]
+    assert again.tlogs[0].valid_from is None
+    assert again.find_tlog(root.tlogs[0].log_id, at=0).log_id == root.tlogs[0].log_id
