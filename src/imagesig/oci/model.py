@@ -262,21 +262,12 @@ class Manifest:
         if media_type not in MANIFEST_MEDIA_TYPES:
             raise InvalidManifestError(f"not an image manifest media type: {media_type}")
         layers = tuple(layers)
-        body: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
-        if artifact_type:
-            body["artifactType"] = artifact_type
-        body["config"] = config.to_dict()
-        body["layers"] = [layer.to_dict() for layer in layers]
-        if subject is not None:
-            body["subject"] = subject.to_dict()
-        if annotations:
-            body["annotations"] = dict(annotations)
-        raw = _dump(body)
+        content = {"config": config.to_dict(), "layers": [layer.to_dict() for layer in layers]}
         return cls(
             media_type=media_type,
             config=config,
             layers=layers,
-            raw=raw,
+            raw=_serialise(media_type, content, subject, artifact_type, annotations),
             subject=subject,
             artifact_type=artifact_type,
             annotations=annotations or _EMPTY_ANNOTATIONS,
@@ -304,13 +295,8 @@ class Manifest:
 
     def descriptor(self, *, annotations: Mapping[str, str] | None = None) -> Descriptor:
         """Return the descriptor pointing at this manifest."""
-        return Descriptor(
-            media_type=self.media_type,
-            digest=self.digest,
-            size=len(self.raw),
-            annotations=annotations or _EMPTY_ANNOTATIONS,
-            artifact_type=self.artifact_type or (self.config.media_type if self.subject else None),
-        )
+        artifact_type = self.artifact_type or (self.config.media_type if self.subject else None)
+        return _descriptor_of(self, annotations, artifact_type)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the parsed JSON of :attr:`raw`."""
@@ -351,18 +337,11 @@ class Index:
         if media_type not in INDEX_MEDIA_TYPES:
             raise InvalidManifestError(f"not an index media type: {media_type}")
         manifests = tuple(manifests)
-        body: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
-        if artifact_type:
-            body["artifactType"] = artifact_type
-        body["manifests"] = [entry.to_dict() for entry in manifests]
-        if subject is not None:
-            body["subject"] = subject.to_dict()
-        if annotations:
-            body["annotations"] = dict(annotations)
+        content = {"manifests": [entry.to_dict() for entry in manifests]}
         return cls(
             media_type=media_type,
             manifests=manifests,
-            raw=_dump(body),
+            raw=_serialise(media_type, content, subject, artifact_type, annotations),
             subject=subject,
             artifact_type=artifact_type,
             annotations=annotations or _EMPTY_ANNOTATIONS,
@@ -380,13 +359,7 @@ class Index:
 
     def descriptor(self, *, annotations: Mapping[str, str] | None = None) -> Descriptor:
         """Return the descriptor pointing at this index."""
-        return Descriptor(
-            media_type=self.media_type,
-            digest=self.digest,
-            size=len(self.raw),
-            annotations=annotations or _EMPTY_ANNOTATIONS,
-            artifact_type=self.artifact_type,
-        )
+        return _descriptor_of(self, annotations, self.artifact_type)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the parsed JSON of :attr:`raw`."""
@@ -394,6 +367,38 @@ class Index:
 
 
 AnyManifest = Manifest | Index
+
+
+def _serialise(
+    media_type: str,
+    content: Mapping[str, Any],
+    subject: Descriptor | None,
+    artifact_type: str | None,
+    annotations: Mapping[str, str] | None,
+) -> bytes:
+    """Compact JSON of a new manifest or index, keys in the spec's order around ``content``."""
+    body: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
+    if artifact_type:
+        body["artifactType"] = artifact_type
+    body.update(content)
+    if subject is not None:
+        body["subject"] = subject.to_dict()
+    if annotations:
+        body["annotations"] = dict(annotations)
+    return _dump(body)
+
+
+def _descriptor_of(
+    content: AnyManifest, annotations: Mapping[str, str] | None, artifact_type: str | None
+) -> Descriptor:
+    """The descriptor pointing at ``content``: its media type, digest and size."""
+    return Descriptor(
+        media_type=content.media_type,
+        digest=content.digest,
+        size=len(content.raw),
+        annotations=annotations or _EMPTY_ANNOTATIONS,
+        artifact_type=artifact_type,
+    )
 
 
 def parse_manifest(

@@ -5,9 +5,10 @@ exactly that signature, key and artifact. The pieces, each in its own module:
 
 - :mod:`~imagesig.tlog.merkle` — RFC 6962 hashes, inclusion proofs, an in-memory tree;
 - :mod:`~imagesig.tlog.checkpoint` — signed tree heads (signed notes) as Rekor v1 writes them;
-- :mod:`~imagesig.tlog.entries` — the :class:`LogEntry` model, its three storage formats
-  (cosign's bundle annotation, Sigstore bundle ``tlogEntries``, the Rekor API) and the
-  exact entry bodies Rekor stores;
+- :mod:`~imagesig.tlog.entries` — the :class:`LogEntry` model and its three storage formats
+  (cosign's bundle annotation, Sigstore bundle ``tlogEntries``, the Rekor API);
+- :mod:`~imagesig.tlog.bodies` — the exact entry bodies Rekor stores and the entries a
+  client submits (also importable from :mod:`~imagesig.tlog.entries`);
 - :mod:`~imagesig.tlog.trust` — trusted roots: which logs, which keys, valid when;
 - :mod:`~imagesig.tlog.verify` — :func:`verify_log_entry`, the one offline verifier for
   every format;

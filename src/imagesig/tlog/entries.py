@@ -16,7 +16,9 @@ The *body* is the canonical entry JSON Rekor stored and hashed into its tree. Th
 :func:`hashedrekord_body` and :func:`dsse_body` reproduce Rekor's bytes exactly: RFC 8785
 JSON, keys and certificates re-encoded as standard PEM (Rekor's ``CanonicalValue``), DSSE
 signatures sorted by their base64 text. :func:`hashedrekord_proposed_entry` and
-:func:`dsse_proposed_entry` build what a client submits.
+:func:`dsse_proposed_entry` build what a client submits. They live in
+:mod:`imagesig.tlog.bodies`, with :func:`parse_body` and the PEM helpers, and are
+importable from here as well.
 
 Caps (checked before any hashing or signature work): a body is at most
 :data:`MAX_BODY_BYTES`, an encoded entry :data:`MAX_ENCODED_ENTRY_BYTES`, an inclusion proof
@@ -28,19 +30,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 import rfc8785
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 
 from imagesig.errors import MissingLogEntryError, SizeLimitExceededError, TransparencyLogError
+from imagesig.tlog._entry_json import b64text, format_error, json_object, load_json, text_field
+from imagesig.tlog.bodies import (
+    MAX_BODY_BYTES,
+    EntryBody,
+    canonical_pem,
+    decode_pem_blocks,
+    dsse_body,
+    dsse_proposed_entry,
+    hashedrekord_body,
+    hashedrekord_proposed_entry,
+    parse_body,
+)
 from imagesig.tlog.merkle import HASH_SIZE, MAX_PROOF_HASHES, leaf_hash
 
 __all__ = [
@@ -61,8 +71,6 @@ __all__ = [
     "parse_bundle_tlog_entries",
 ]
 
-MAX_BODY_BYTES = 128 * 1024
-"""Largest entry body accepted (a hashedrekord with a certificate is about 3 KiB)."""
 MAX_ENCODED_ENTRY_BYTES = 512 * 1024
 """Largest annotation or API answer parsed into an entry."""
 MAX_TLOG_ENTRIES = 32
@@ -72,40 +80,6 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 _MAX_SIGNATURE_BYTES = 4096
 _LOG_ID_SIZE = 32
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----END \1-----\r?\n?"
-)
-_HEX_DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
-
-
-def _format_error(message: str, field: str) -> TransparencyLogError:
-    return TransparencyLogError(
-        f"malformed log entry: {message}", check="entry-format", field=field
-    )
-
-
-def _load_json(data: bytes | str, what: str, limit: int) -> Any:
-    if len(data) > limit:
-        raise SizeLimitExceededError(
-            f"{what} is larger than {limit} bytes", check="entry-format", limit=limit
-        )
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result = dict(pairs)
-        if len(result) != len(pairs):
-            raise _format_error(f"{what} repeats a JSON key", what)
-        return result
-
-    try:
-        return json.loads(data, object_pairs_hook=no_duplicates)
-    except (ValueError, RecursionError) as exc:
-        raise _format_error(f"{what} is not valid JSON", what) from exc
-
-
-def _object(value: object, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise _format_error(f"{field} must be a JSON object", field)
-    return value
 
 
 def _int(value: object, field: str, *, protojson: bool = False) -> int:
@@ -113,16 +87,16 @@ def _int(value: object, field: str, *, protojson: bool = False) -> int:
     if protojson and isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _format_error(f"{field} must be an integer", field)
+        raise format_error(f"{field} must be an integer", field)
     if not 0 <= value <= MAX_SAFE_INTEGER:
-        raise _format_error(f"{field} is out of range", field)
+        raise format_error(f"{field} is out of range", field)
     return value
 
 
 def _b64(value: object, field: str, *, limit: int) -> bytes:
     """Standard or URL-safe base64, padding optional (protojson accepts all four)."""
     if not isinstance(value, str):
-        raise _format_error(f"{field} must be a base64 string", field)
+        raise format_error(f"{field} must be a base64 string", field)
     if len(value) > (limit + 2) // 3 * 4:
         raise SizeLimitExceededError(
             f"{field} is larger than {limit} bytes", check="entry-format", field=field, limit=limit
@@ -133,26 +107,16 @@ def _b64(value: object, field: str, *, limit: int) -> bytes:
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _format_error(f"{field} is not valid base64", field) from exc
+        raise format_error(f"{field} is not valid base64", field) from exc
 
 
 def _hex(value: object, field: str, size: int) -> bytes:
     if not isinstance(value, str) or len(value) != 2 * size:
-        raise _format_error(f"{field} must be {2 * size} hex digits", field)
+        raise format_error(f"{field} must be {2 * size} hex digits", field)
     try:
         return bytes.fromhex(value)
     except ValueError as exc:
-        raise _format_error(f"{field} must be hex", field) from exc
-
-
-def _text(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise _format_error(f"{field} must be a non-empty string", field)
-    return value
-
-
-def _b64text(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+        raise format_error(f"{field} must be hex", field) from exc
 
 
 def _to_hashes(value: Iterable[bytes]) -> tuple[bytes, ...]:
@@ -179,44 +143,14 @@ class InclusionProof:
     checkpoint: str | None = None
 
 
-@attrs.frozen
-class EntryBody:
-    """A parsed entry body: ``{"apiVersion", "kind", "spec"}``.
-
-    Attributes:
-        kind: ``hashedrekord``, ``dsse``, ``intoto``...
-        api_version: ``0.0.1``...
-        spec: the kind-specific content, as parsed JSON.
-    """
-
-    kind: str
-    api_version: str
-    spec: Mapping[str, Any]
-
-
-def parse_body(body: bytes) -> EntryBody:
-    """Parse a canonical entry body (bounded; duplicate keys refused).
-
-    Raises:
-        SizeLimitExceededError: the body is larger than :data:`MAX_BODY_BYTES`.
-        TransparencyLogError: it is not an entry body (``check="entry-format"``).
-    """
-    document = _object(_load_json(body, "entry body", MAX_BODY_BYTES), "entry body")
-    return EntryBody(
-        kind=_text(document.get("kind"), "body.kind"),
-        api_version=_text(document.get("apiVersion"), "body.apiVersion"),
-        spec=_object(document.get("spec"), "body.spec"),
-    )
-
-
 def _proof_from(
     proof: Mapping[str, Any], field: str, *, hashes: list[bytes], root: bytes, protojson: bool
 ) -> InclusionProof:
     checkpoint = proof.get("checkpoint")
     if protojson and checkpoint is not None:
-        checkpoint = _object(checkpoint, f"{field}.checkpoint").get("envelope")
+        checkpoint = json_object(checkpoint, f"{field}.checkpoint").get("envelope")
     if checkpoint is not None and not isinstance(checkpoint, str):
-        raise _format_error(f"{field}.checkpoint must be text", f"{field}.checkpoint")
+        raise format_error(f"{field}.checkpoint must be text", f"{field}.checkpoint")
     size = proof.get("treeSize", 0 if protojson else None)
     return InclusionProof(
         log_index=_int(
@@ -235,7 +169,7 @@ def _proof_hashes(value: object, field: str, decode: Any) -> list[bytes]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _format_error(f"{field} must be a list", field)
+        raise format_error(f"{field} must be a list", field)
     if len(value) > MAX_PROOF_HASHES:
         raise SizeLimitExceededError(
             f"{field} has {len(value)} hashes; at most {MAX_PROOF_HASHES} are possible",
@@ -281,7 +215,7 @@ class LogEntry:
         """Return the bytes the SET signs: RFC 8785 JSON of body, time, log id and index."""
         return rfc8785.dumps(
             {
-                "body": _b64text(self.body),
+                "body": b64text(self.body),
                 "integratedTime": self.integrated_time,
                 "logID": self.log_id.hex(),
                 "logIndex": self.log_index,
@@ -305,10 +239,10 @@ class LogEntry:
             TransparencyLogError: it is malformed (``check="entry-format"``).
             SizeLimitExceededError: it or the body is too large.
         """
-        document = _object(
-            _load_json(text, "cosign bundle annotation", MAX_ENCODED_ENTRY_BYTES), "bundle"
+        document = json_object(
+            load_json(text, "cosign bundle annotation", MAX_ENCODED_ENTRY_BYTES), "bundle"
         )
-        payload = _object(document.get("Payload"), "Payload")
+        payload = json_object(document.get("Payload"), "Payload")
         set_value = document.get("SignedEntryTimestamp")
         return cls(
             body=_b64(payload.get("body"), "Payload.body", limit=MAX_BODY_BYTES),
@@ -333,9 +267,9 @@ class LogEntry:
                 "a cosign bundle annotation needs a signed entry timestamp", check="set"
             )
         document = {
-            "SignedEntryTimestamp": _b64text(self.signed_entry_timestamp),
+            "SignedEntryTimestamp": b64text(self.signed_entry_timestamp),
             "Payload": {
-                "body": _b64text(self.body),
+                "body": b64text(self.body),
                 "integratedTime": self.integrated_time,
                 "logIndex": self.log_index,
                 "logID": self.log_id.hex(),
@@ -351,19 +285,19 @@ class LogEntry:
             TransparencyLogError: it is malformed (``check="entry-format"``).
             SizeLimitExceededError: the body, SET or proof is too large.
         """
-        entry = _object(obj, "tlogEntry")
-        kind_version = _object(entry.get("kindVersion"), "kindVersion")
+        entry = json_object(obj, "tlogEntry")
+        kind_version = json_object(entry.get("kindVersion"), "kindVersion")
         promise = entry.get("inclusionPromise")
         signed_entry_timestamp = None
         if promise is not None:
             signed_entry_timestamp = _b64(
-                _object(promise, "inclusionPromise").get("signedEntryTimestamp"),
+                json_object(promise, "inclusionPromise").get("signedEntryTimestamp"),
                 "inclusionPromise.signedEntryTimestamp",
                 limit=_MAX_SIGNATURE_BYTES,
             )
         proof = None
         if entry.get("inclusionProof") is not None:
-            raw = _object(entry["inclusionProof"], "inclusionProof")
+            raw = json_object(entry["inclusionProof"], "inclusionProof")
 
             def decode(item: object, field: str) -> bytes:
                 return _b64(item, field, limit=HASH_SIZE)
@@ -376,10 +310,10 @@ class LogEntry:
                 protojson=True,
             )
         log_id = _b64(
-            _object(entry.get("logId"), "logId").get("keyId"), "logId.keyId", limit=_LOG_ID_SIZE
+            json_object(entry.get("logId"), "logId").get("keyId"), "logId.keyId", limit=_LOG_ID_SIZE
         )
         if len(log_id) != _LOG_ID_SIZE:
-            raise _format_error(f"logId.keyId must be {_LOG_ID_SIZE} bytes", "logId.keyId")
+            raise format_error(f"logId.keyId must be {_LOG_ID_SIZE} bytes", "logId.keyId")
         return cls(
             body=_b64(entry.get("canonicalizedBody"), "canonicalizedBody", limit=MAX_BODY_BYTES),
             integrated_time=_int(entry.get("integratedTime", 0), "integratedTime", protojson=True),
@@ -387,8 +321,8 @@ class LogEntry:
             log_index=_int(entry.get("logIndex", 0), "logIndex", protojson=True),
             signed_entry_timestamp=signed_entry_timestamp,
             inclusion_proof=proof,
-            kind=_text(kind_version.get("kind"), "kindVersion.kind"),
-            version=_text(kind_version.get("version"), "kindVersion.version"),
+            kind=text_field(kind_version.get("kind"), "kindVersion.kind"),
+            version=text_field(kind_version.get("version"), "kindVersion.version"),
         )
 
     def to_bundle_tlog_entry(self) -> dict[str, Any]:
@@ -404,27 +338,27 @@ class LogEntry:
         entry: dict[str, Any] = {}
         if self.log_index:
             entry["logIndex"] = str(self.log_index)
-        entry["logId"] = {"keyId": _b64text(self.log_id)}
+        entry["logId"] = {"keyId": b64text(self.log_id)}
         entry["kindVersion"] = {"kind": kind, "version": version}
         if self.integrated_time:
             entry["integratedTime"] = str(self.integrated_time)
         if self.signed_entry_timestamp is not None:
             entry["inclusionPromise"] = {
-                "signedEntryTimestamp": _b64text(self.signed_entry_timestamp)
+                "signedEntryTimestamp": b64text(self.signed_entry_timestamp)
             }
         if self.inclusion_proof is not None:
             proof = self.inclusion_proof
             item: dict[str, Any] = {}
             if proof.log_index:
                 item["logIndex"] = str(proof.log_index)
-            item["rootHash"] = _b64text(proof.root_hash)
+            item["rootHash"] = b64text(proof.root_hash)
             item["treeSize"] = str(proof.tree_size)
             if proof.hashes:
-                item["hashes"] = [_b64text(h) for h in proof.hashes]
+                item["hashes"] = [b64text(h) for h in proof.hashes]
             if proof.checkpoint is not None:
                 item["checkpoint"] = {"envelope": proof.checkpoint}
             entry["inclusionProof"] = item
-        entry["canonicalizedBody"] = _b64text(self.body)
+        entry["canonicalizedBody"] = b64text(self.body)
         return entry
 
     @classmethod
@@ -436,16 +370,16 @@ class LogEntry:
             SizeLimitExceededError: the body, SET or proof is too large.
         """
         if not isinstance(obj, dict) or len(obj) != 1:
-            raise _format_error("a Rekor entry is an object with exactly one UUID key", "uuid")
+            raise format_error("a Rekor entry is an object with exactly one UUID key", "uuid")
         ((uuid, value),) = obj.items()
         if not re.fullmatch(r"(?:[0-9a-f]{16})?[0-9a-f]{64}", uuid):
-            raise _format_error("the entry UUID must be 64 or 80 lowercase hex digits", "uuid")
-        entry = _object(value, uuid)
+            raise format_error("the entry UUID must be 64 or 80 lowercase hex digits", "uuid")
+        entry = json_object(value, uuid)
         verification = entry.get("verification")
         signed_entry_timestamp = None
         proof = None
         if verification is not None:
-            verification = _object(verification, "verification")
+            verification = json_object(verification, "verification")
             if verification.get("signedEntryTimestamp") is not None:
                 signed_entry_timestamp = _b64(
                     verification["signedEntryTimestamp"],
@@ -453,7 +387,7 @@ class LogEntry:
                     limit=_MAX_SIGNATURE_BYTES,
                 )
             if verification.get("inclusionProof") is not None:
-                raw = _object(verification["inclusionProof"], "verification.inclusionProof")
+                raw = json_object(verification["inclusionProof"], "verification.inclusionProof")
 
                 def decode(item: object, field: str) -> bytes:
                     return _hex(item, field, HASH_SIZE)
@@ -480,7 +414,7 @@ class LogEntry:
     def to_rekor_response(self) -> dict[str, Any]:
         """Return the Rekor v1 API form ``{"<uuid>": {...}}`` (UUID: :attr:`uuid` or leaf hash)."""
         entry: dict[str, Any] = {
-            "body": _b64text(self.body),
+            "body": b64text(self.body),
             "integratedTime": self.integrated_time,
             "logID": self.log_id.hex(),
             "logIndex": self.log_index,
@@ -496,7 +430,7 @@ class LogEntry:
                 "treeSize": proof.tree_size,
             }
         if self.signed_entry_timestamp is not None:
-            verification["signedEntryTimestamp"] = _b64text(self.signed_entry_timestamp)
+            verification["signedEntryTimestamp"] = b64text(self.signed_entry_timestamp)
         if verification:
             entry["verification"] = verification
         return {self.uuid or self.leaf_hash().hex(): entry}
@@ -511,7 +445,7 @@ def parse_bundle_tlog_entries(items: object) -> tuple[LogEntry, ...]:
             (``check="duplicate-entry"``; duplicates could inflate a threshold).
     """
     if not isinstance(items, list):
-        raise _format_error("tlogEntries must be a list", "tlogEntries")
+        raise format_error("tlogEntries must be a list", "tlogEntries")
     if len(items) > MAX_TLOG_ENTRIES:
         raise SizeLimitExceededError(
             f"bundle lists {len(items)} transparency-log entries; at most {MAX_TLOG_ENTRIES} "
@@ -531,170 +465,3 @@ def parse_bundle_tlog_entries(items: object) -> tuple[LogEntry, ...]:
             )
         seen.add(key)
     return entries
-
-
-def decode_pem_blocks(data: bytes) -> tuple[tuple[str, bytes], ...]:
-    """Split PEM text into ``(label, DER)`` pairs; nothing but blocks and white space allowed.
-
-    Raises:
-        ValueError: the text is not a sequence of PEM blocks.
-    """
-    blocks: list[tuple[str, bytes]] = []
-    position = 0
-    text = data.strip()
-    while position < len(text):
-        match = _PEM_BLOCK.match(text, position)
-        if match is None:
-            raise ValueError("not a sequence of PEM blocks")
-        try:
-            der = base64.b64decode(re.sub(rb"\s", b"", match.group(2)), validate=True)
-        except binascii.Error as exc:
-            raise ValueError("PEM block is not valid base64") from exc
-        blocks.append((match.group(1).decode("ascii"), der))
-        position = match.end()
-        while position < len(text) and text[position : position + 1].isspace():
-            position += 1
-    if not blocks:
-        raise ValueError("no PEM block found")
-    return tuple(blocks)
-
-
-def canonical_pem(pem: bytes) -> bytes:
-    """Re-encode a PEM public key or certificate(s) the way Rekor stores it.
-
-    Rekor keeps the ``CanonicalValue`` of a submitted key: one ``PUBLIC KEY`` block (DER
-    SubjectPublicKeyInfo) or the ``CERTIFICATE`` block(s), base64 in 64-character lines.
-
-    Raises:
-        ValueError: ``pem`` is neither a single public key nor certificates.
-    """
-    blocks = decode_pem_blocks(pem)
-    labels = {label for label, _ in blocks}
-    try:
-        if labels == {"PUBLIC KEY"} and len(blocks) == 1:
-            key = serialization.load_der_public_key(blocks[0][1])
-            return key.public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        if labels == {"CERTIFICATE"}:
-            return b"".join(
-                x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
-                for _, der in blocks
-            )
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise ValueError(f"PEM {sorted(labels)} does not parse") from exc
-    raise ValueError(f"expected one PUBLIC KEY or CERTIFICATE blocks, found {sorted(labels)}")
-
-
-def _checked_digest(digest_hex: str, algorithm: str) -> str:
-    if _HEX_DIGEST_LENGTHS.get(algorithm) != len(digest_hex) or not re.fullmatch(
-        r"[0-9a-fA-F]+", digest_hex
-    ):
-        raise ValueError(f"{digest_hex!r} is not a {algorithm} hex digest")
-    return digest_hex
-
-
-def hashedrekord_proposed_entry(
-    *, signature: bytes, public_key_pem: bytes, digest_hex: str, algorithm: str = "sha256"
-) -> dict[str, Any]:
-    """Return the ``hashedrekord`` v0.0.1 entry a client submits to Rekor.
-
-    Args:
-        signature: the raw signature bytes.
-        public_key_pem: the PEM public key or certificate that verifies it.
-        digest_hex: the hex digest of the signed data.
-        algorithm: ``sha256``, ``sha384`` or ``sha512``.
-
-    Raises:
-        ValueError: the digest does not fit the algorithm.
-    """
-    return {
-        "apiVersion": "0.0.1",
-        "kind": "hashedrekord",
-        "spec": {
-            "data": {
-                "hash": {"algorithm": algorithm, "value": _checked_digest(digest_hex, algorithm)}
-            },
-            "signature": {
-                "content": _b64text(signature),
-                "publicKey": {"content": _b64text(public_key_pem)},
-            },
-        },
-    }
-
-
-def hashedrekord_body(
-    *, signature: bytes, public_key_pem: bytes, digest_hex: str, algorithm: str = "sha256"
-) -> bytes:
-    """Return the exact body Rekor stores for a ``hashedrekord`` v0.0.1 entry.
-
-    Raises:
-        ValueError: the key is not PEM, or the digest does not fit the algorithm.
-    """
-    entry = hashedrekord_proposed_entry(
-        signature=signature,
-        public_key_pem=canonical_pem(public_key_pem),
-        digest_hex=digest_hex,
-        algorithm=algorithm,
-    )
-    return rfc8785.dumps(entry)
-
-
-def dsse_proposed_entry(*, envelope: bytes, verifiers: Sequence[bytes]) -> dict[str, Any]:
-    """Return the ``dsse`` v0.0.1 entry a client submits: the envelope text and PEM keys.
-
-    Args:
-        envelope: the DSSE envelope JSON, exactly as it will be stored elsewhere (Rekor
-            records the SHA-256 of these bytes).
-        verifiers: PEM public keys or certificates, one per signature.
-    """
-    return {
-        "apiVersion": "0.0.1",
-        "kind": "dsse",
-        "spec": {
-            "proposedContent": {
-                "envelope": envelope.decode("utf-8"),
-                "verifiers": [_b64text(pem) for pem in verifiers],
-            }
-        },
-    }
-
-
-def dsse_body(
-    *, envelope: bytes, payload: bytes, signatures: Sequence[tuple[bytes | str, bytes]]
-) -> bytes:
-    """Return the exact body Rekor stores for a ``dsse`` v0.0.1 entry.
-
-    Args:
-        envelope: the envelope bytes as submitted (their SHA-256 is the ``envelopeHash``).
-        payload: the decoded DSSE payload (its SHA-256 is the ``payloadHash``).
-        signatures: ``(signature, verifier PEM)`` pairs; a ``str`` signature is the
-            envelope's ``sig`` text used verbatim, ``bytes`` are encoded as standard base64.
-
-    Raises:
-        ValueError: a verifier is not PEM.
-    """
-    by_signature: dict[str, str] = {}
-    for signature, verifier in signatures:
-        text = signature if isinstance(signature, str) else _b64text(signature)
-        by_signature[text] = _b64text(canonical_pem(verifier))
-    return rfc8785.dumps(
-        {
-            "apiVersion": "0.0.1",
-            "kind": "dsse",
-            "spec": {
-                "envelopeHash": {
-                    "algorithm": "sha256",
-                    "value": hashlib.sha256(envelope).hexdigest(),
-                },
-                "payloadHash": {
-                    "algorithm": "sha256",
-                    "value": hashlib.sha256(payload).hexdigest(),
-                },
-                "signatures": [
-                    {"signature": text, "verifier": by_signature[text]}
-                    for text in sorted(by_signature)
-                ],
-            },
-        }
-    )
