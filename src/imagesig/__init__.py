@@ -49,6 +49,16 @@ _LAZY = {
     "RetryPolicy": "imagesig._http",
     "StaticKeychain": "imagesig.oci.credentials",
     "RegistryCredential": "imagesig.oci.credentials",
+    "AttachedSignature": "imagesig.signatures.attach",
+    "SignResult": "imagesig.signatures.result",
+    "SignatureCheck": "imagesig.signatures.result",
+    "SignatureFormat": "imagesig.signatures.options",
+    "TransparencyLogOptions": "imagesig.signatures.options",
+    "VerificationResult": "imagesig.signatures.result",
+    "list_signatures": "imagesig.signatures.attach",
+    "sign_image": "imagesig.signatures.sign",
+    "triangulate": "imagesig.signatures.attach",
+    "verify_image": "imagesig.signatures.verify",
 }
 
 if TYPE_CHECKING:
@@ -58,10 +68,16 @@ if TYPE_CHECKING:
     from imagesig.oci.layout import OCILayoutStore
     from imagesig.oci.registry import AsyncRegistryStore, RegistryStore
     from imagesig.reference import Digest, ImageReference, Repository
+    from imagesig.signatures.attach import AttachedSignature, list_signatures, triangulate
+    from imagesig.signatures.options import SignatureFormat, TransparencyLogOptions
+    from imagesig.signatures.result import SignatureCheck, SignResult, VerificationResult
+    from imagesig.signatures.sign import sign_image
+    from imagesig.signatures.verify import verify_image
 
 __all__ = [
     "AsyncClient",
     "AsyncRegistryStore",
+    "AttachedSignature",
     "BlobNotFoundError",
     "Client",
     "ContentNotFoundError",
@@ -87,13 +103,22 @@ __all__ = [
     "RegistryTimeoutError",
     "Repository",
     "RetryPolicy",
+    "SignResult",
+    "SignatureCheck",
+    "SignatureFormat",
     "SignerError",
     "SizeLimitExceededError",
     "StaticKeychain",
     "StoreError",
+    "TransparencyLogOptions",
     "UnsafeAuthRealmError",
     "VerificationError",
+    "VerificationResult",
     "__version__",
+    "list_signatures",
+    "sign_image",
+    "triangulate",
+    "verify_image",
 ]
 
 

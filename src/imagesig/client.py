@@ -18,12 +18,14 @@ Example:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping
-from typing import Any
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from imagesig._flow import Flow, Gather, drive_async, drive_sync
+from imagesig._flow import Flow, Gather, KeyedLocks, drive_async, drive_sync
 from imagesig._http import RetryPolicy
 from imagesig.errors import ManifestNotFoundError
 from imagesig.oci.credentials import Keychain
@@ -37,6 +39,15 @@ from imagesig.oci.store import (
     ThreadedAsyncStore,
 )
 from imagesig.reference import Digest, ImageReference, Repository
+
+if TYPE_CHECKING:
+    from imagesig.signatures.attach import AttachedSignature
+    from imagesig.signatures.options import SignatureFormat, TransparencyLogOptions
+    from imagesig.signatures.result import SignResult, VerificationResult
+    from imagesig.signers._password import PasswordSource
+    from imagesig.signers.base import AsyncSigner, PublicKey, Signer
+    from imagesig.tlog.client import AsyncRekorClient, RekorClient
+    from imagesig.tlog.trust import TrustedRoot
 
 __all__ = ["AsyncClient", "Client", "CopyResult"]
 
@@ -72,6 +83,45 @@ class _StoreCall:
     async def run_async(self, env: AsyncClient) -> Any:
         store = env.store_for(self.registry)
         return await getattr(store, self.method)(*self.args, **self.kwargs)
+
+
+@attrs.frozen
+class _RekorCall:
+    """Effect: call ``method`` on the client's Rekor client for ``url``."""
+
+    url: str
+    method: str
+    args: tuple[Any, ...] = ()
+
+    def run_sync(self, env: Client) -> Any:
+        return getattr(env.rekor_client(self.url), self.method)(*self.args)
+
+    async def run_async(self, env: AsyncClient) -> Any:
+        return await getattr(env.rekor_client(self.url), self.method)(*self.args)
+
+
+@attrs.frozen
+class _TrustedRootCall:
+    """Effect: the trusted root ``options`` name, or the client's default one."""
+
+    options: TransparencyLogOptions
+
+    def run_sync(self, env: Client) -> TrustedRoot:
+        return env.trusted_root(self.options)
+
+    async def run_async(self, env: AsyncClient) -> TrustedRoot:
+        return env.trusted_root(self.options)
+
+
+@attrs.frozen
+class _ClientLocks:
+    """Effect: the client's locks for read-modify-write sections (``.sig`` manifests)."""
+
+    def run_sync(self, env: Client) -> KeyedLocks:
+        return env._signature_locks
+
+    async def run_async(self, env: AsyncClient) -> KeyedLocks:
+        return env._signature_locks
 
 
 def _reference(value: ReferenceLike) -> ImageReference:
@@ -230,7 +280,66 @@ def _registry_settings(
     }
 
 
+def _signature_format(value: SignatureFormat | str | None, default: str) -> SignatureFormat:
+    from imagesig.signatures.options import SignatureFormat  # noqa: PLC0415 - lazy layer
+
+    if value is None:
+        return SignatureFormat(default)
+    return value if isinstance(value, SignatureFormat) else SignatureFormat(value)
+
+
+# Every sync client in the process shares one lock table for read-modify-write sections
+# (appending to a ``.sig`` manifest), so that writers take turns however many clients they
+# use — the module-level helpers make one per call. Async clients keep their own table: an
+# asyncio lock belongs to one event loop. Callers stripe their keys, so tables stay small.
+_PROCESS_LOCKS = KeyedLocks()
+
+
 class _ClientBase:
+    """What both façades share: routing, transparency-log settings, signing locks."""
+
+    _settings: dict[str, Any]
+
+    def _init_signing(self, tlog: TransparencyLogOptions | None, locks: KeyedLocks) -> None:
+        self._tlog = tlog
+        self._signature_locks = locks
+        self._rekor_clients: dict[str, Any] = {}
+        self._default_root: TrustedRoot | None = None
+        self._guard = threading.Lock()
+
+    @property
+    def tlog(self) -> TransparencyLogOptions:
+        """The transparency-log options used when a call gives none."""
+        if self._tlog is None:
+            from imagesig.signatures.options import TransparencyLogOptions  # noqa: PLC0415
+
+            self._tlog = TransparencyLogOptions()
+        return self._tlog
+
+    def trusted_root(self, options: TransparencyLogOptions | None = None) -> TrustedRoot:
+        """Return the trusted root for ``options``.
+
+        In order: ``options.trusted_root``, the client's :attr:`tlog` root, then
+        :meth:`TrustedRoot.from_environment` (read once per client).
+
+        Raises:
+            TrustRootError: the environment's root cannot be loaded.
+            SizeLimitExceededError: its file is too large.
+        """
+        for candidate in (options, self.tlog):
+            if candidate is not None and candidate.trusted_root is not None:
+                return candidate.trusted_root
+        with self._guard:
+            if self._default_root is None:
+                from imagesig.tlog.trust import TrustedRoot  # noqa: PLC0415 - lazy layer
+
+                self._default_root = TrustedRoot.from_environment()
+            return self._default_root
+
+    def _rekor_settings(self) -> dict[str, Any]:
+        keys = ("verify", "proxy", "timeout", "trust_env", "transport", "retry")
+        return {key: self._settings[key] for key in keys}
+
     def _route(self, registry: str) -> Any:
         stores: Mapping[str, Any] = self._stores  # type: ignore[attr-defined]
         if registry in stores:
@@ -256,8 +365,10 @@ class Client(_ClientBase):
         trust_env: read proxy and CA settings from the environment (``httpx`` name).
         transport: a custom ``httpx`` transport.
         retry: retry policy of the default registry store.
+        tlog: default transparency-log options of signing and verification (cosign's
+            defaults when ``None``); Rekor is reached with the network settings above.
 
-    The client closes the stores it created, not the ones it was given.
+    The client closes the stores (and Rekor clients) it created, not the ones it was given.
     """
 
     def __init__(
@@ -273,7 +384,9 @@ class Client(_ClientBase):
         trust_env: bool = True,
         transport: Any = None,
         retry: RetryPolicy | None = None,
+        tlog: TransparencyLogOptions | None = None,
     ) -> None:
+        self._init_signing(tlog, _PROCESS_LOCKS)
         self._stores = dict(stores or {})
         self._store = store
         self._owned: RegistryStore | None = None
@@ -299,9 +412,26 @@ class Client(_ClientBase):
         return self._route(registry)  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        """Close the stores this client created."""
+        """Close the stores and Rekor clients this client created."""
+        clients, self._rekor_clients = list(self._rekor_clients.values()), {}
+        for rekor in clients:
+            rekor.close()
         if self._owned is not None:
             self._owned.close()
+
+    def rekor_client(self, url: str) -> RekorClient:
+        """Return this client's Rekor client for ``url`` (created on first use).
+
+        Raises:
+            ValueError: ``url`` is not an absolute HTTP(S) URL.
+        """
+        with self._guard:
+            rekor = self._rekor_clients.get(url)
+            if rekor is None:
+                from imagesig.tlog.client import RekorClient  # noqa: PLC0415 - lazy layer
+
+                rekor = self._rekor_clients[url] = RekorClient(url, **self._rekor_settings())
+        return rekor
 
     def __enter__(self) -> Client:
         return self
@@ -409,6 +539,102 @@ class Client(_ClientBase):
         result: CopyResult = self._run(flow)
         return result
 
+    # -- signatures -----------------------------------------------------------------------
+
+    def sign_image(
+        self,
+        reference: ReferenceLike,
+        signer: Signer | str | os.PathLike[str],
+        *,
+        annotations: Mapping[str, str] | None = None,
+        format: SignatureFormat | str | None = None,
+        tlog: TransparencyLogOptions | None = None,
+        password: PasswordSource = None,
+    ) -> SignResult:
+        """Sign an image and attach the signature; see :func:`imagesig.sign_image`.
+
+        ``format`` defaults to :attr:`SignatureFormat.BUNDLE` (also accepted as ``"bundle"``
+        or ``"legacy"``); ``tlog`` defaults to :attr:`tlog`.
+
+        Raises:
+            SignerError: the key could not be loaded or the signer failed.
+            RekorError: the transparency log refused or failed the entry.
+            TransparencyLogError: the returned entry does not verify (nothing attached).
+            ConcurrentUpdateError: other writers kept replacing the ``.sig`` manifest.
+            StoreError: the store failed (``ManifestNotFoundError``: no such image).
+        """
+        from imagesig.signatures.sign import _resolve_signer, sign_flow  # noqa: PLC0415
+
+        flow = sign_flow(
+            _reference(reference),
+            _resolve_signer(signer, password),
+            annotations=annotations,
+            format=_signature_format(format, "bundle"),
+            tlog=tlog or self.tlog,
+        )
+        result: SignResult = self._run(flow)
+        return result
+
+    def verify_image(
+        self,
+        reference: ReferenceLike,
+        keys: Sequence[PublicKey | str | bytes | os.PathLike[str]]
+        | PublicKey
+        | str
+        | bytes
+        | os.PathLike[str],
+        *,
+        annotations: Mapping[str, str] | None = None,
+        tlog: TransparencyLogOptions | None = None,
+    ) -> VerificationResult:
+        """Verify an image's signatures; see :func:`imagesig.verify_image`.
+
+        Raises:
+            KeyFormatError: a key is not a PEM public key.
+            TrustRootError: the trusted root could not be loaded.
+            StoreError: the store failed while listing signatures (``ManifestNotFoundError``:
+                no such tag).
+        """
+        from imagesig.signatures.verify import resolve_keys, verify_flow  # noqa: PLC0415
+
+        flow = verify_flow(
+            _reference(reference),
+            resolve_keys(keys),
+            annotations=annotations,
+            tlog=tlog or self.tlog,
+        )
+        result: VerificationResult = self._run(flow)
+        return result
+
+    def triangulate(
+        self, reference: ReferenceLike, *, format: SignatureFormat | str | None = None
+    ) -> ImageReference:
+        """Say where an image's signatures live; see :func:`imagesig.triangulate`.
+
+        ``format`` defaults to :attr:`SignatureFormat.LEGACY` (the ``.sig`` tag).
+
+        Raises:
+            ManifestNotFoundError: the tag does not exist.
+            StoreError: the store failed.
+        """
+        from imagesig.signatures.attach import triangulate_flow  # noqa: PLC0415
+
+        flow = triangulate_flow(_reference(reference), _signature_format(format, "legacy"))
+        result: ImageReference = self._run(flow)
+        return result
+
+    def list_signatures(self, reference: ReferenceLike) -> list[AttachedSignature]:
+        """List what is attached to an image, unverified; see :func:`imagesig.list_signatures`.
+
+        Raises:
+            ManifestNotFoundError: the tag does not exist.
+            StoreError: the store failed while listing.
+        """
+        from imagesig.signatures.attach import list_signatures_flow  # noqa: PLC0415
+
+        result: list[AttachedSignature] = self._run(list_signatures_flow(_reference(reference)))
+        return result
+
 
 class AsyncClient(_ClientBase):
     """:class:`Client` for asyncio: the same arguments and operations, as coroutines.
@@ -429,7 +655,9 @@ class AsyncClient(_ClientBase):
         trust_env: bool = True,
         transport: Any = None,
         retry: RetryPolicy | None = None,
+        tlog: TransparencyLogOptions | None = None,
     ) -> None:
+        self._init_signing(tlog, KeyedLocks())
         self._stores = {name: _as_async(value) for name, value in (stores or {}).items()}
         self._store = _as_async(store) if store is not None else None
         self._owned: AsyncRegistryStore | None = None
@@ -455,9 +683,22 @@ class AsyncClient(_ClientBase):
         return self._route(registry)  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
-        """Close the stores this client created."""
+        """Close the stores and Rekor clients this client created."""
+        clients, self._rekor_clients = list(self._rekor_clients.values()), {}
+        for rekor in clients:
+            await rekor.aclose()
         if self._owned is not None:
             await self._owned.aclose()
+
+    def rekor_client(self, url: str) -> AsyncRekorClient:
+        """See :meth:`Client.rekor_client`."""
+        with self._guard:
+            rekor = self._rekor_clients.get(url)
+            if rekor is None:
+                from imagesig.tlog.client import AsyncRekorClient  # noqa: PLC0415 - lazy layer
+
+                rekor = self._rekor_clients[url] = AsyncRekorClient(url, **self._rekor_settings())
+        return rekor
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -529,6 +770,83 @@ class AsyncClient(_ClientBase):
         """See :meth:`Client.copy_image`; blobs of a manifest are copied concurrently."""
         flow = _copy_flow(_reference(source), _reference(destination), include_referrers)
         result: CopyResult = await self._run(flow)
+        return result
+
+    # -- signatures -----------------------------------------------------------------------
+
+    async def sign_image(
+        self,
+        reference: ReferenceLike,
+        signer: Signer | AsyncSigner | str | os.PathLike[str],
+        *,
+        annotations: Mapping[str, str] | None = None,
+        format: SignatureFormat | str | None = None,
+        tlog: TransparencyLogOptions | None = None,
+        password: PasswordSource = None,
+    ) -> SignResult:
+        """See :meth:`Client.sign_image`; an :class:`~imagesig.signers.AsyncSigner` works too.
+
+        A key file is read and decrypted in a worker thread (scrypt takes a moment).
+        """
+        from imagesig.signatures.sign import _resolve_signer, sign_flow  # noqa: PLC0415
+
+        if isinstance(signer, (str, os.PathLike)):
+            import asyncio  # noqa: PLC0415 - loaded already whenever this runs
+
+            resolved = await asyncio.to_thread(_resolve_signer, signer, password)
+        else:
+            resolved = _resolve_signer(signer, password)
+        flow = sign_flow(
+            _reference(reference),
+            resolved,
+            annotations=annotations,
+            format=_signature_format(format, "bundle"),
+            tlog=tlog or self.tlog,
+        )
+        result: SignResult = await self._run(flow)
+        return result
+
+    async def verify_image(
+        self,
+        reference: ReferenceLike,
+        keys: Sequence[PublicKey | str | bytes | os.PathLike[str]]
+        | PublicKey
+        | str
+        | bytes
+        | os.PathLike[str],
+        *,
+        annotations: Mapping[str, str] | None = None,
+        tlog: TransparencyLogOptions | None = None,
+    ) -> VerificationResult:
+        """See :meth:`Client.verify_image`; signatures are fetched concurrently."""
+        from imagesig.signatures.verify import resolve_keys, verify_flow  # noqa: PLC0415
+
+        flow = verify_flow(
+            _reference(reference),
+            resolve_keys(keys),
+            annotations=annotations,
+            tlog=tlog or self.tlog,
+        )
+        result: VerificationResult = await self._run(flow)
+        return result
+
+    async def triangulate(
+        self, reference: ReferenceLike, *, format: SignatureFormat | str | None = None
+    ) -> ImageReference:
+        """See :meth:`Client.triangulate`."""
+        from imagesig.signatures.attach import triangulate_flow  # noqa: PLC0415
+
+        flow = triangulate_flow(_reference(reference), _signature_format(format, "legacy"))
+        result: ImageReference = await self._run(flow)
+        return result
+
+    async def list_signatures(self, reference: ReferenceLike) -> list[AttachedSignature]:
+        """See :meth:`Client.list_signatures`."""
+        from imagesig.signatures.attach import list_signatures_flow  # noqa: PLC0415
+
+        result: list[AttachedSignature] = await self._run(
+            list_signatures_flow(_reference(reference))
+        )
         return result
 
 

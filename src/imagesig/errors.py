@@ -17,6 +17,7 @@ The tree::
     │   │   └── BlobNotFoundError       no blob with that digest
     │   ├── InvalidManifestError        a manifest or index is not valid JSON of a known type
     │   ├── LayoutError                 an OCI image-layout directory is damaged or unusable
+    │   ├── ConcurrentUpdateError       a read-modify-write kept losing to other writers
     │   └── RegistryError               the registry failed or answered unexpectedly
     │       ├── RegistryAuthError       credentials were refused or could not be obtained
     │       │   └── UnsafeAuthRealmError  a token realm points somewhere we never send secrets
@@ -45,10 +46,25 @@ The tree::
     │   ├── InvalidPasswordError        the password does not decrypt the private key
     │   ├── PasswordRequiredError       an encrypted key and no password (imagesig never prompts)
     │   ├── UnsupportedAlgorithmError   key type, curve, RSA size or algorithm not supported
-    │   └── KeyFileExistsError          a key file exists and overwriting was not allowed
-    ├── CredentialError                 (later layers)
-    ├── PolicyError                     (later layers)
-    └── VerificationError               (later layers)
+    │   ├── KeyFileExistsError          a key file exists and overwriting was not allowed
+    │   ├── UnknownSignerSchemeError    a signer reference names a scheme nobody handles
+    │   └── KMSError                    a key-management service refused or failed a request
+    │       ├── KMSPermissionError      credentials missing or refused, or an IAM role lacking
+    │       ├── KMSKeyNotFoundError     no such key ring, key or key version
+    │       ├── KMSKeyStateError        the key or version cannot be used (disabled, destroyed...)
+    │       ├── KMSIntegrityError       a request or response failed its CRC32C or identity checks
+    │       └── KMSUnavailableError     the service could not be reached (after retries)
+    ├── CredentialError                 an ambient identity credential could not be found or used
+    │   ├── CredentialNotFoundError     the named provider does not apply in this environment
+    │   ├── CredentialPermissionError   the platform refused a credential (a grant is missing)
+    │   ├── CredentialProviderError     a provider applies but failed (unreachable, broken...)
+    │   └── InvalidIdentityTokenError   token malformed, too long, expired or for another audience
+    ├── PolicyError                     a policy could not be loaded or evaluated
+    │   ├── PolicyParseError            a policy document is malformed (``.field_path`` says where)
+    │   │   └── PolicyValidationError   a well-formed policy that Kyverno's admission would reject
+    │   ├── ImageExtractionError        a resource's images could not be extracted
+    │   └── ConditionError              a condition or ``{{ }}`` variable could not be evaluated
+    └── VerificationError               verification failed; carries the result (``.result``)
 
 Messages name the image, repository, registry, key or policy involved and never contain a
 token, password or the user-info part of a URL: use :func:`redact_url` when a URL goes into a
@@ -58,24 +74,40 @@ message.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from imagesig.signatures.result import VerificationResult
 
 __all__ = [
     "BlobNotFoundError",
     "BundleError",
     "CheckpointError",
+    "ConcurrentUpdateError",
+    "ConditionError",
     "ContentNotFoundError",
     "CredentialError",
+    "CredentialNotFoundError",
+    "CredentialPermissionError",
+    "CredentialProviderError",
     "CredentialStoreError",
     "DigestMismatchError",
     "EnvelopeError",
+    "ImageExtractionError",
     "ImageSigError",
     "InclusionProofError",
     "InvalidDigestError",
+    "InvalidIdentityTokenError",
     "InvalidManifestError",
     "InvalidPasswordError",
     "InvalidReferenceError",
+    "KMSError",
+    "KMSIntegrityError",
+    "KMSKeyNotFoundError",
+    "KMSKeyStateError",
+    "KMSPermissionError",
+    "KMSUnavailableError",
     "KeyFileExistsError",
     "KeyFormatError",
     "LayoutError",
@@ -85,6 +117,8 @@ __all__ = [
     "PasswordRequiredError",
     "PayloadError",
     "PolicyError",
+    "PolicyParseError",
+    "PolicyValidationError",
     "RegistryAuthError",
     "RegistryConnectionError",
     "RegistryError",
@@ -102,6 +136,7 @@ __all__ = [
     "TransparencyLogError",
     "TrustRootError",
     "UnknownLogError",
+    "UnknownSignerSchemeError",
     "UnsafeAuthRealmError",
     "UnsupportedAlgorithmError",
     "VerificationError",
@@ -212,6 +247,15 @@ class InvalidManifestError(StoreError):
 
 class LayoutError(StoreError):
     """An OCI image-layout directory is missing, damaged or of an unsupported version."""
+
+
+class ConcurrentUpdateError(StoreError):
+    """A read-modify-write of shared content (a ``.sig`` manifest) kept losing to other writers.
+
+    The distribution API has no conditional write, so an update is re-read after it is
+    written and redone when another writer replaced it; this is raised when that did not
+    settle within the allowed attempts. Nothing was lost that was there before.
+    """
 
 
 class RegistryError(StoreError):
@@ -394,13 +438,172 @@ class KeyFileExistsError(SignerError):
     """A key file is already there and overwriting it was not allowed."""
 
 
+class UnknownSignerSchemeError(SignerError):
+    """A signer reference is a URI whose scheme no signer factory handles."""
+
+
+class KMSError(SignerError):
+    """A key-management service refused or failed a request.
+
+    ``context["key"]`` names the key (a ``gcpkms://`` URI) and ``context["operation"]`` what
+    was being done (``"sign"``, ``"get public key"``...); the original exception (a gRPC or
+    ``google.api_core`` error) is kept as ``__cause__``.
+    """
+
+
+class KMSPermissionError(KMSError):
+    """Credentials are missing or were refused, or they lack the IAM role the call needs.
+
+    The hint names the role to grant (for Cloud KMS: ``roles/cloudkms.signerVerifier`` to
+    sign, ``roles/cloudkms.viewer`` and ``roles/cloudkms.verifier`` to verify).
+    """
+
+
+class KMSKeyNotFoundError(KMSError):
+    """The key ring, key or key version does not exist (or is not visible to the caller)."""
+
+
+class KMSKeyStateError(KMSError):
+    """The key or key version exists but cannot be used.
+
+    Raised for a version that is disabled, destroyed, scheduled for destruction or still
+    being generated, a key whose purpose is not signing, and a key with no enabled version.
+    ``context["state"]`` holds the state the service reported, when there is one.
+    """
+
+
+class KMSIntegrityError(KMSError):
+    """A request or response failed its integrity checks, also after the allowed retries.
+
+    Raised when the service says the digest arrived damaged, when a signature or public key
+    does not match its CRC32C checksum, when a response names another key version, and when
+    a signature does not verify with the key's public key. No signature is returned then.
+    """
+
+
+class KMSUnavailableError(KMSError):
+    """The service could not be reached or kept timing out, after the allowed retries."""
+
+
 class CredentialError(ImageSigError):
-    """An ambient identity credential could not be found or used."""
+    """An ambient identity credential could not be found or used.
+
+    ``context["provider"]`` names the provider (``"github-actions"``, ``"spiffe"``...) and
+    ``context["source"]`` where it looked (a file, a socket, a URL without its query) when
+    there is one. Messages never contain a token or a request secret.
+    """
+
+
+class CredentialNotFoundError(CredentialError):
+    """A provider asked for by name does not apply in this environment."""
+
+
+class CredentialPermissionError(CredentialError):
+    """The platform refused to issue a credential: a permission or binding is missing.
+
+    :meth:`~ImageSigError.diagnostics` names the grant to add (``permissions: id-token:
+    write`` on GitHub Actions, the Workload Identity binding on GKE...).
+    """
+
+
+class CredentialProviderError(CredentialError):
+    """A provider applies here but failed: unreachable, misconfigured or broken.
+
+    Also raised when an optional dependency it needs is missing (``context["extra"]`` then
+    names the ``imagesig[...]`` extra to install).
+    """
+
+
+class InvalidIdentityTokenError(CredentialError):
+    """An identity token is malformed, too long, expired or issued for another audience.
+
+    The token itself is never part of the message.
+    """
 
 
 class PolicyError(ImageSigError):
     """A policy could not be loaded or evaluated."""
 
 
+class PolicyParseError(PolicyError):
+    """A policy document is not valid YAML/JSON of the policy schema, or breaks a parser limit.
+
+    Args:
+        message: what is wrong, naming the field.
+        field_path: where, in Kyverno's notation (``spec.rules[0].verifyImages[1].attestors``);
+            ``""`` for the document as a whole.
+        hint: optional advice.
+        **context: structured facts (``policy``, ``source``...).
+
+    Attributes:
+        field_path: the offending field, as given.
+    """
+
+    def __init__(
+        self, message: str, *, field_path: str = "", hint: str | None = None, **context: Any
+    ) -> None:
+        super().__init__(message, hint=hint, field_path=field_path or None, **context)
+        self.field_path = field_path
+
+
+class PolicyValidationError(PolicyParseError):
+    """A well-formed policy that Kyverno's admission would reject (count above the entries...).
+
+    Args:
+        message: every problem, joined.
+        field_path: the first problem's field.
+        errors: every problem as ``(field_path, message)``, in the order Kyverno checks them.
+        hint: optional advice.
+        **context: structured facts (``policy``, ``source``...).
+
+    Attributes:
+        errors: as given.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field_path: str = "",
+        errors: tuple[tuple[str, str], ...] = (),
+        hint: str | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, field_path=field_path, hint=hint, **context)
+        self.errors = errors
+
+
+class ImageExtractionError(PolicyError):
+    """The images of a resource could not be extracted (an unparsable image, a bad extractor)."""
+
+
+class ConditionError(PolicyError):
+    """A condition could not be evaluated: unknown operator, unresolvable ``{{ }}`` variable, or
+    a substituted value above the size limit."""
+
+
 class VerificationError(ImageSigError):
-    """Verification failed; raised by ``raise_for_failure()`` on a result."""
+    """Verification failed; raised by ``raise_for_failure()`` on a result.
+
+    Args:
+        message: what failed, naming the image.
+        result: the verification result that failed (a
+            :class:`~imagesig.signatures.result.VerificationResult`), kept on :attr:`result`.
+        hint: optional advice.
+        **context: structured facts (``image``, ``digest``...).
+
+    Attributes:
+        result: the failed result, with every signature's reason; ``None`` when the error
+            was raised without one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        result: VerificationResult | None = None,
+        hint: str | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, hint=hint, **context)
+        self.result = result
