@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_runs_on_an_oci_layout_and_reports_each_step(tmp_path: Path) -> None:
+def test_demo_signs_verifies_and_catches_tampering_on_an_oci_layout(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "demo.py"), str(tmp_path)],
         capture_output=True,
@@ -18,11 +18,16 @@ def test_demo_runs_on_an_oci_layout_and_reports_each_step(tmp_path: Path) -> Non
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    for step in ("pushed", "resolved", "attached SBOM", "copied", "verified mirror"):
-        assert step in result.stdout
-    mirror = tmp_path / "registry.example.com" / "mirror" / "app"
-    assert (mirror / "oci-layout").is_file()
-    assert (mirror / "index.json").is_file()
+    for step in ("build", "keys", "log", "sign", "verify", "tamper"):
+        assert f"  {step} " in result.stdout, step
+    assert "a local Rekor transparency log" in result.stdout
+    assert "PASS" in result.stdout
+    assert "FAIL (as it should)" in result.stdout
+    layout = tmp_path / "oci" / "registry.example.com" / "demo" / "app"
+    assert (layout / "oci-layout").is_file()
+    assert (layout / "index.json").is_file()
+    assert (tmp_path / "cosign.key").is_file()
+    assert (tmp_path / "trusted_root.json").is_file()
 
 
 def test_import_imagesig_stays_light() -> None:
