@@ -33,6 +33,7 @@ bench: setup
 	scripts/ensure-registry.sh
 	$(BIN)/python benchmarks/registry.py
 	$(BIN)/python benchmarks/import_time.py
+	$(BIN)/python benchmarks/kms.py
 
 ci: test lint typecheck docs
 
