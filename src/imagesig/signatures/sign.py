@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-import re
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
@@ -42,7 +41,7 @@ import attrs
 
 from imagesig._flow import Flow
 from imagesig.client import Client, _RekorCall, _StoreCall, _TrustedRootCall
-from imagesig.errors import SignerError, UnknownSignerSchemeError
+from imagesig.errors import SignerError
 from imagesig.oci.model import Descriptor, Index, Manifest
 from imagesig.reference import ImageReference
 from imagesig.signatures import intoto, simplesigning
@@ -63,6 +62,7 @@ from imagesig.signatures.result import SignResult
 from imagesig.signers._password import PasswordSource
 from imagesig.signers.base import AsyncSigner, PublicKey, Signer, as_async_signer
 from imagesig.signers.local import LocalSigner
+from imagesig.signers.uri import signer_from_uri
 from imagesig.tlog.entries import LogEntry, dsse_proposed_entry, hashedrekord_proposed_entry
 from imagesig.tlog.trust import TrustedRoot
 from imagesig.tlog.verify import ExpectedEntry, verify_log_entry
@@ -73,28 +73,27 @@ __all__ = ["SignerLike", "log_hash_algorithm", "sign_flow", "sign_image"]
 #: takes an :class:`~imagesig.signers.AsyncSigner`).
 SignerLike: TypeAlias = Signer | str | os.PathLike[str]
 
-_URI_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
-_FILE_SCHEME = "file://"
 _LOG_HASHES = frozenset({"sha256", "sha384", "sha512"})
 
 
 def _resolve_signer(signer: Any, password: PasswordSource = None) -> Signer | AsyncSigner:
     """Turn a ``signer`` argument into a signer.
 
-    The single place where signer references are interpreted; URI schemes other than
-    ``file://`` are refused for now.
+    The single place where signer references are interpreted: strings and paths go through
+    :func:`imagesig.signers.signer_from_uri` (key files, ``file://``, ``env://``,
+    ``gcpkms://`` and plugin schemes).
 
     Args:
-        signer: a :class:`Signer`/:class:`AsyncSigner`, or a key file path or ``file://`` URI.
+        signer: a :class:`Signer`/:class:`AsyncSigner`, or a key reference.
         password: for encrypted key files (else ``COSIGN_PASSWORD``).
 
     Returns:
         The signer.
 
     Raises:
-        UnknownSignerSchemeError: a URI with another scheme.
-        SignerError: the key file cannot be read.
-        KeyFormatError: the file holds no private key.
+        UnknownSignerSchemeError: no provider handles the reference's scheme.
+        SignerError: the key cannot be read or the provider failed.
+        KeyFormatError: the reference holds no private key.
         PasswordRequiredError: the key is encrypted and no password is available.
         InvalidPasswordError: the password is wrong.
         TypeError: ``signer`` is none of the above.
@@ -103,17 +102,7 @@ def _resolve_signer(signer: Any, password: PasswordSource = None) -> Signer | As
         text = os.fspath(signer)
         if isinstance(text, bytes):
             text = os.fsdecode(text)
-        if text.startswith(_FILE_SCHEME):
-            return LocalSigner.from_file(text[len(_FILE_SCHEME) :], password)
-        scheme = _URI_SCHEME.match(text)
-        if scheme is not None:
-            raise UnknownSignerSchemeError(
-                f"signer {scheme[0]}... is not supported: no signer handles the "
-                f"{scheme[1]!r} scheme",
-                hint="pass a key file path, a file:// URI or a Signer object",
-                scheme=scheme[1],
-            )
-        return LocalSigner.from_file(text, password)
+        return signer_from_uri(text, password=password)
     if callable(getattr(signer, "sign", None)) and callable(getattr(signer, "public_key", None)):
         return signer  # type: ignore[no-any-return]
     raise TypeError(

@@ -151,6 +151,11 @@ def _resolve_key(item: Any) -> PublicKey:
         path = os.fspath(item)
         if isinstance(path, bytes):
             path = os.fsdecode(path)
+        if "://" in path and not path.startswith(_FILE_SCHEME):
+            # gcpkms://, env:// and plugin schemes: the provider fetches the public key.
+            from imagesig.signers.uri import verifier_from_uri  # noqa: PLC0415 - lazy providers
+
+            return verifier_from_uri(path).public_key()
         return PublicKey.from_file(path.removeprefix(_FILE_SCHEME))
     public_key = getattr(item, "public_key", None)
     if callable(public_key):
@@ -272,7 +277,11 @@ def _check_legacy(found: AttachedSignature, ctx: _Context) -> Flow[SignatureChec
     return _passed(SignatureFormat.LEGACY, key, verified)
 
 
-def _search_log(expected: ExpectedEntry, ctx: _Context, key: PublicKey) -> Flow[VerifiedLogEntry]:
+def _search_log(
+    expected: ExpectedEntry, ctx: _Context, key: PublicKey, *, query: str | None = None
+) -> Flow[VerifiedLogEntry]:
+    """Find the entry recording a signature in the log; ``query`` is the index hash searched
+    (default: the payload digest of a ``hashedrekord`` expectation)."""
     url = ctx.options.rekor_url
     if ctx.options.offline:
         raise _RefusedError(
@@ -281,11 +290,11 @@ def _search_log(expected: ExpectedEntry, ctx: _Context, key: PublicKey) -> Flow[
             key_id=key.key_id,
         )
     assert ctx.root is not None
-    assert expected.digest_hex is not None
+    if query is None:
+        assert expected.digest_hex is not None
+        query = f"{expected.digest_algorithm}:{expected.digest_hex}"
     try:
-        uuids: list[str] = yield _RekorCall(
-            url, "search_by_hash", (f"{expected.digest_algorithm}:{expected.digest_hex}",)
-        )
+        uuids: list[str] = yield _RekorCall(url, "search_by_hash", (query,))
         last: ImageSigError | None = None
         for uuid in uuids[:MAX_SEARCHED_ENTRIES]:
             entry: LogEntry = yield _RekorCall(url, "get_entry", (uuid,))

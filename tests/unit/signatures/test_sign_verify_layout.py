@@ -327,7 +327,7 @@ def test_signer_and_keys_from_files(
     with pytest.raises(PasswordRequiredError):
         client.sign_image(reference, key_path)
     with pytest.raises(UnknownSignerSchemeError):
-        client.sign_image(reference, "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k")
+        client.sign_image(reference, "awskms:///arn:aws:kms:us-east-1:1:key/k")
 
 
 def test_result_rendering_and_raise_for_failure(client: Client, signer: LocalSigner) -> None:
