@@ -17,6 +17,7 @@ demo: setup
 
 test: setup
 	scripts/ensure-registry.sh
+	scripts/install-node-interop.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -34,6 +35,7 @@ bench: setup
 	$(BIN)/python benchmarks/registry.py
 	$(BIN)/python benchmarks/import_time.py
 	$(BIN)/python benchmarks/kms.py
+	$(BIN)/python benchmarks/verify.py
 
 ci: test lint typecheck docs
 

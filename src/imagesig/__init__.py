@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from imagesig.errors import (
+    AttestationVerificationError,
     BlobNotFoundError,
     ContentNotFoundError,
     CredentialError,
@@ -50,6 +51,14 @@ _LAZY = {
     "StaticKeychain": "imagesig.oci.credentials",
     "RegistryCredential": "imagesig.oci.credentials",
     "AttachedSignature": "imagesig.signatures.attach",
+    "AttachmentTree": "imagesig.signatures.attach",
+    "AttestResult": "imagesig.signatures.result",
+    "AttestationCheck": "imagesig.signatures.result",
+    "AttestationStatus": "imagesig.signatures.result",
+    "AttestationVerificationResult": "imagesig.signatures.result",
+    "attest_image": "imagesig.signatures.attest",
+    "list_attachments": "imagesig.signatures.attach",
+    "verify_attestations": "imagesig.signatures.verify_attestations",
     "SignResult": "imagesig.signatures.result",
     "SignatureCheck": "imagesig.signatures.result",
     "SignatureFormat": "imagesig.signatures.options",
@@ -59,6 +68,10 @@ _LAZY = {
     "sign_image": "imagesig.signatures.sign",
     "triangulate": "imagesig.signatures.attach",
     "verify_image": "imagesig.signatures.verify",
+    "load_policy": "imagesig.policy.load",
+    "PolicyEvaluator": "imagesig.policy.engine",
+    "AsyncPolicyEvaluator": "imagesig.policy.engine",
+    "PolicyReport": "imagesig.policy.report",
 }
 
 if TYPE_CHECKING:
@@ -67,17 +80,43 @@ if TYPE_CHECKING:
     from imagesig.oci.credentials import RegistryCredential, StaticKeychain
     from imagesig.oci.layout import OCILayoutStore
     from imagesig.oci.registry import AsyncRegistryStore, RegistryStore
+    from imagesig.policy.engine import AsyncPolicyEvaluator, PolicyEvaluator
+    from imagesig.policy.load import load_policy
+    from imagesig.policy.report import PolicyReport
     from imagesig.reference import Digest, ImageReference, Repository
-    from imagesig.signatures.attach import AttachedSignature, list_signatures, triangulate
+    from imagesig.signatures.attach import (
+        AttachedSignature,
+        AttachmentTree,
+        list_attachments,
+        list_signatures,
+        triangulate,
+    )
+    from imagesig.signatures.attest import attest_image
     from imagesig.signatures.options import SignatureFormat, TransparencyLogOptions
-    from imagesig.signatures.result import SignatureCheck, SignResult, VerificationResult
+    from imagesig.signatures.result import (
+        AttestationCheck,
+        AttestationStatus,
+        AttestationVerificationResult,
+        AttestResult,
+        SignatureCheck,
+        SignResult,
+        VerificationResult,
+    )
     from imagesig.signatures.sign import sign_image
     from imagesig.signatures.verify import verify_image
+    from imagesig.signatures.verify_attestations import verify_attestations
 
 __all__ = [
     "AsyncClient",
+    "AsyncPolicyEvaluator",
     "AsyncRegistryStore",
     "AttachedSignature",
+    "AttachmentTree",
+    "AttestResult",
+    "AttestationCheck",
+    "AttestationStatus",
+    "AttestationVerificationError",
+    "AttestationVerificationResult",
     "BlobNotFoundError",
     "Client",
     "ContentNotFoundError",
@@ -94,6 +133,8 @@ __all__ = [
     "ManifestNotFoundError",
     "OCILayoutStore",
     "PolicyError",
+    "PolicyEvaluator",
+    "PolicyReport",
     "RegistryAuthError",
     "RegistryConnectionError",
     "RegistryCredential",
@@ -115,9 +156,13 @@ __all__ = [
     "VerificationError",
     "VerificationResult",
     "__version__",
+    "attest_image",
+    "list_attachments",
     "list_signatures",
+    "load_policy",
     "sign_image",
     "triangulate",
+    "verify_attestations",
     "verify_image",
 ]
 

@@ -41,9 +41,15 @@ from imagesig.oci.store import (
 from imagesig.reference import Digest, ImageReference, Repository
 
 if TYPE_CHECKING:
-    from imagesig.signatures.attach import AttachedSignature
+    from imagesig.signatures.attach import AttachedSignature, AttachmentTree
+    from imagesig.signatures.attest import PredicateLike
     from imagesig.signatures.options import SignatureFormat, TransparencyLogOptions
-    from imagesig.signatures.result import SignResult, VerificationResult
+    from imagesig.signatures.result import (
+        AttestationVerificationResult,
+        AttestResult,
+        SignResult,
+        VerificationResult,
+    )
     from imagesig.signers._password import PasswordSource
     from imagesig.signers.base import AsyncSigner, PublicKey, Signer
     from imagesig.tlog.client import AsyncRekorClient, RekorClient
@@ -280,6 +286,21 @@ def _registry_settings(
     }
 
 
+def _default_store_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The default registry store's arguments; without ``keychain=``, the ambient keychain.
+
+    Made when the store is (first registry call), so that making a client stays cheap: see
+    :func:`imagesig.credentials.ambient_keychain` — docker's credentials, then Google access
+    tokens for Google registries only, falling back to anonymous access with a warning.
+    """
+    result = dict(settings)
+    if result["keychain"] is None:
+        from imagesig.credentials.registry import ambient_keychain  # noqa: PLC0415 - lazy
+
+        result["keychain"] = ambient_keychain(strict=False)
+    return result
+
+
 def _signature_format(value: SignatureFormat | str | None, default: str) -> SignatureFormat:
     from imagesig.signatures.options import SignatureFormat  # noqa: PLC0415 - lazy layer
 
@@ -357,7 +378,9 @@ class Client(_ClientBase):
             :class:`~imagesig.oci.registry.RegistryStore` made from the settings below.
         stores: per-registry stores, e.g. ``{"registry.example.com": OCILayoutStore(p)}``;
             the key ``"*"`` routes every registry.
-        keychain: credentials of the default registry store.
+        keychain: credentials of the default registry store; default: docker's
+            configuration, then Google access tokens for ``gcr.io``, ``*.gcr.io`` and
+            ``*.pkg.dev`` only (:func:`imagesig.credentials.ambient_keychain`, lenient).
         insecure_registries: registries the default store reaches over plain HTTP.
         verify: TLS verification (``httpx`` name, passed through).
         proxy: proxy URL (``httpx`` name, passed through).
@@ -403,7 +426,7 @@ class Client(_ClientBase):
 
     def _default_store(self) -> Store:
         if self._store is None:
-            self._owned = RegistryStore(**self._settings)
+            self._owned = RegistryStore(**_default_store_settings(self._settings))
             self._store = self._owned
         return self._store
 
@@ -635,6 +658,96 @@ class Client(_ClientBase):
         result: list[AttachedSignature] = self._run(list_signatures_flow(_reference(reference)))
         return result
 
+    # -- attestations ---------------------------------------------------------------------
+
+    def attest_image(
+        self,
+        reference: ReferenceLike,
+        predicate: PredicateLike,
+        predicate_type: str,
+        *,
+        signer: Signer | str | os.PathLike[str],
+        format: SignatureFormat | str | None = None,
+        tlog: TransparencyLogOptions | None = None,
+        replace: bool = False,
+        password: PasswordSource = None,
+    ) -> AttestResult:
+        """Attest an image and attach the attestation; see :func:`imagesig.attest_image`.
+
+        ``format`` defaults to :attr:`SignatureFormat.BUNDLE` (also accepted as ``"bundle"``
+        or ``"legacy"``); ``tlog`` defaults to :attr:`tlog`.
+
+        Raises:
+            StatementError: the predicate type is invalid or the predicate not JSON.
+            SignerError: the key could not be loaded or the signer failed.
+            RekorError: the transparency log refused or failed the entry.
+            TransparencyLogError: the returned entry does not verify (nothing attached).
+            ConcurrentUpdateError: other writers kept replacing the ``.att`` manifest.
+            StoreError: the store failed (``ManifestNotFoundError``: no such image).
+        """
+        from imagesig.signatures.attest import attest_flow  # noqa: PLC0415
+        from imagesig.signatures.sign import _resolve_signer  # noqa: PLC0415
+
+        flow = attest_flow(
+            _reference(reference),
+            _resolve_signer(signer, password),
+            predicate,
+            predicate_type,
+            format=_signature_format(format, "bundle"),
+            tlog=tlog or self.tlog,
+            replace=replace,
+        )
+        result: AttestResult = self._run(flow)
+        return result
+
+    def verify_attestations(
+        self,
+        reference: ReferenceLike,
+        keys: Sequence[PublicKey | str | bytes | os.PathLike[str]]
+        | PublicKey
+        | str
+        | bytes
+        | os.PathLike[str],
+        *,
+        predicate_type: str | None = None,
+        annotations: Mapping[str, str] | None = None,
+        tlog: TransparencyLogOptions | None = None,
+        threshold: int = 1,
+        max_statement_bytes: int | None = None,
+    ) -> AttestationVerificationResult:
+        """Verify an image's attestations; see :func:`imagesig.verify_attestations`.
+
+        Raises:
+            StatementError: ``predicate_type`` is neither a short name nor a URI.
+            KeyFormatError: a key is not a PEM public key.
+            TrustRootError: the trusted root could not be loaded.
+            StoreError: the store failed while listing attestations.
+        """
+        flow = _verify_attestations_flow(
+            reference,
+            keys,
+            predicate_type=predicate_type,
+            annotations=annotations,
+            tlog=tlog or self.tlog,
+            threshold=threshold,
+            max_statement_bytes=max_statement_bytes,
+        )
+        result: AttestationVerificationResult = self._run(flow)
+        return result
+
+    def list_attachments(self, reference: ReferenceLike) -> AttachmentTree:
+        """List everything attached to an image, unverified; see
+        :func:`imagesig.list_attachments`.
+
+        Raises:
+            ManifestNotFoundError: the tag does not exist.
+            StoreError: the store failed while listing.
+        """
+        from imagesig.signatures.attach import list_attachments_flow  # noqa: PLC0415
+
+        result: AttachmentTree = self._run(list_attachments_flow(_reference(reference)))
+        return result
+
 
 class AsyncClient(_ClientBase):
     """:class:`Client` for asyncio: the same arguments and operations, as coroutines.
@@ -674,7 +787,7 @@ class AsyncClient(_ClientBase):
 
     def _default_store(self) -> AsyncStore:
         if self._store is None:
-            self._owned = AsyncRegistryStore(**self._settings)
+            self._owned = AsyncRegistryStore(**_default_store_settings(self._settings))
             self._store = self._owned
         return self._store
 
@@ -848,6 +961,112 @@ class AsyncClient(_ClientBase):
             list_signatures_flow(_reference(reference))
         )
         return result
+
+    # -- attestations ---------------------------------------------------------------------
+
+    async def attest_image(
+        self,
+        reference: ReferenceLike,
+        predicate: PredicateLike,
+        predicate_type: str,
+        *,
+        signer: Signer | AsyncSigner | str | os.PathLike[str],
+        format: SignatureFormat | str | None = None,
+        tlog: TransparencyLogOptions | None = None,
+        replace: bool = False,
+        password: PasswordSource = None,
+    ) -> AttestResult:
+        """See :meth:`Client.attest_image`; an :class:`~imagesig.signers.AsyncSigner` works
+        too, and a key file is read and decrypted in a worker thread."""
+        from imagesig.signatures.attest import attest_flow  # noqa: PLC0415
+        from imagesig.signatures.sign import _resolve_signer  # noqa: PLC0415
+
+        if isinstance(signer, (str, os.PathLike)):
+            import asyncio  # noqa: PLC0415 - loaded already whenever this runs
+
+            resolved = await asyncio.to_thread(_resolve_signer, signer, password)
+        else:
+            resolved = _resolve_signer(signer, password)
+        flow = attest_flow(
+            _reference(reference),
+            resolved,
+            predicate,
+            predicate_type,
+            format=_signature_format(format, "bundle"),
+            tlog=tlog or self.tlog,
+            replace=replace,
+        )
+        result: AttestResult = await self._run(flow)
+        return result
+
+    async def verify_attestations(
+        self,
+        reference: ReferenceLike,
+        keys: Sequence[PublicKey | str | bytes | os.PathLike[str]]
+        | PublicKey
+        | str
+        | bytes
+        | os.PathLike[str],
+        *,
+        predicate_type: str | None = None,
+        annotations: Mapping[str, str] | None = None,
+        tlog: TransparencyLogOptions | None = None,
+        threshold: int = 1,
+        max_statement_bytes: int | None = None,
+    ) -> AttestationVerificationResult:
+        """See :meth:`Client.verify_attestations`; attestations are fetched concurrently."""
+        flow = _verify_attestations_flow(
+            reference,
+            keys,
+            predicate_type=predicate_type,
+            annotations=annotations,
+            tlog=tlog or self.tlog,
+            threshold=threshold,
+            max_statement_bytes=max_statement_bytes,
+        )
+        result: AttestationVerificationResult = await self._run(flow)
+        return result
+
+    async def list_attachments(self, reference: ReferenceLike) -> AttachmentTree:
+        """See :meth:`Client.list_attachments`; referrer manifests are fetched concurrently."""
+        from imagesig.signatures.attach import list_attachments_flow  # noqa: PLC0415
+
+        result: AttachmentTree = await self._run(list_attachments_flow(_reference(reference)))
+        return result
+
+
+def _verify_attestations_flow(
+    reference: ReferenceLike,
+    keys: Any,
+    *,
+    predicate_type: str | None,
+    annotations: Mapping[str, str] | None,
+    tlog: TransparencyLogOptions,
+    threshold: int,
+    max_statement_bytes: int | None,
+) -> Flow[AttestationVerificationResult]:
+    """Both clients' :meth:`~Client.verify_attestations`: arguments checked before any I/O."""
+    from imagesig.signatures.attest import DEFAULT_MAX_STATEMENT_BYTES  # noqa: PLC0415
+    from imagesig.signatures.intoto import resolve_predicate_type  # noqa: PLC0415
+    from imagesig.signatures.verify import resolve_keys  # noqa: PLC0415
+    from imagesig.signatures.verify_attestations import verify_attestations_flow  # noqa: PLC0415
+
+    if predicate_type is not None:
+        predicate_type = resolve_predicate_type(predicate_type)
+    if threshold < 1:
+        raise ValueError(f"threshold must be at least 1, not {threshold}")
+    limit = DEFAULT_MAX_STATEMENT_BYTES if max_statement_bytes is None else max_statement_bytes
+    if limit < 1:
+        raise ValueError(f"max_statement_bytes must be positive, not {limit}")
+    return verify_attestations_flow(
+        _reference(reference),
+        resolve_keys(keys),
+        predicate_type=predicate_type,
+        annotations=annotations,
+        tlog=tlog,
+        threshold=threshold,
+        max_statement_bytes=limit,
+    )
 
 
 def _as_async(store: AsyncStore | Store) -> AsyncStore:

@@ -63,8 +63,10 @@ The tree::
     │   ├── PolicyParseError            a policy document is malformed (``.field_path`` says where)
     │   │   └── PolicyValidationError   a well-formed policy that Kyverno's admission would reject
     │   ├── ImageExtractionError        a resource's images could not be extracted
-    │   └── ConditionError              a condition or ``{{ }}`` variable could not be evaluated
+    │   ├── ConditionError              a condition or ``{{ }}`` variable could not be evaluated
+    │   └── AdmissionReviewError        an AdmissionReview is malformed or of an unknown version
     └── VerificationError               verification failed; carries the result (``.result``)
+        └── AttestationVerificationError  no attestation verified (``.attestation_result``)
 
 Messages name the image, repository, registry, key or policy involved and never contain a
 token, password or the user-info part of a URL: use :func:`redact_url` when a URL goes into a
@@ -78,9 +80,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
-    from imagesig.signatures.result import VerificationResult
+    from imagesig.signatures.result import AttestationVerificationResult, VerificationResult
 
 __all__ = [
+    "AdmissionReviewError",
+    "AttestationVerificationError",
     "BlobNotFoundError",
     "BundleError",
     "CheckpointError",
@@ -582,6 +586,10 @@ class ConditionError(PolicyError):
     a substituted value above the size limit."""
 
 
+class AdmissionReviewError(PolicyError):
+    """An AdmissionReview (or its ``request``) is malformed or of an unknown ``apiVersion``."""
+
+
 class VerificationError(ImageSigError):
     """Verification failed; raised by ``raise_for_failure()`` on a result.
 
@@ -607,3 +615,30 @@ class VerificationError(ImageSigError):
     ) -> None:
         super().__init__(message, hint=hint, **context)
         self.result = result
+
+
+class AttestationVerificationError(VerificationError):
+    """Attestation verification failed; raised by
+    :meth:`~imagesig.signatures.result.AttestationVerificationResult.raise_for_failure`.
+
+    Args:
+        message: what failed, naming the image and the predicate type asked for.
+        attestation_result: the failed result, kept on :attr:`attestation_result`.
+        hint: optional advice.
+        **context: structured facts (``image``, ``digest``, ``predicate_type``...).
+
+    Attributes:
+        attestation_result: the failed result, with every attestation's status and reason
+            (:attr:`result`, which holds signature results, is ``None``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attestation_result: AttestationVerificationResult | None = None,
+        hint: str | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, hint=hint, **context)
+        self.attestation_result = attestation_result

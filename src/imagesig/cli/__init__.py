@@ -1,7 +1,9 @@
 """The ``imagesig`` command line: cosign's commands and flag names over the imagesig API.
 
-Commands: ``generate-key-pair``, ``public-key``, ``sign``, ``verify``, ``triangulate`` and
-``demo``; ``imagesig COMMAND --help`` describes each. The CLI has no logic of its own: it
+Commands: ``generate-key-pair``, ``public-key``, ``sign``, ``verify``, ``triangulate``,
+``attest``, ``verify-attestation``, ``tree``, ``credentials``, ``policy`` (``apply``,
+``test``, ``review``) and ``demo``;
+``imagesig COMMAND --help`` describes each. The CLI has no logic of its own: it
 parses arguments, calls the public API and prints the result, as text or, with
 ``--output json``, as one JSON document on standard output.
 
@@ -11,11 +13,14 @@ module of the chosen command is imported (``imagesig --help`` loads no crypto or
 Exit codes. cosign exits 1 for every failure; imagesig keeps 1 for "not verified" only, so
 that a pipeline can tell a rejected image from a broken step:
 
-* ``0`` — success; for ``verify``, the image is verified.
+* ``0`` — success; for ``verify``, the image is verified (for ``verify-attestation``: an
+  attestation of the type asked for verified).
 * ``1`` — verification failed: signatures were looked for and none verifies with the key
   (none found, wrong key, payload for another digest, annotations that do not match, a
-  missing or invalid transparency-log proof). Only ``verify`` (and ``demo``, when its story
-  does not end as it should) exits 1.
+  missing or invalid transparency-log proof; for ``verify-attestation`` also: none of the
+  type asked for). Only ``verify``, ``verify-attestation``, ``policy`` (a request would be
+  blocked, a test expectation failed) and ``demo`` (when its story does not end as it
+  should) exit 1.
 * ``2`` — usage or input error, i.e. the command could not do its job: bad arguments, an
   invalid image reference, a missing or malformed key file, a wrong or missing password,
   key files that already exist, an image that does not exist, a registry, OCI layout or
@@ -60,7 +65,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 # Commands for which a signature or log-proof error means "not verified" rather than "broken".
-_VERIFYING_COMMANDS = frozenset({"verify"})
+_VERIFYING_COMMANDS = frozenset({"verify", "verify-attestation"})
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 
 

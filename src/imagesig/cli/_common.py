@@ -22,6 +22,7 @@ __all__ = [
     "UsageError",
     "annotations_from",
     "emit_json",
+    "key_password",
     "make_client",
     "parse_image",
     "password_prompt",
@@ -102,6 +103,23 @@ def password_prompt(what: str, *, confirm: bool) -> Callable[[], bytes]:
         return first.encode("utf-8")
 
     return ask
+
+
+def key_password(reference: str) -> Callable[[], bytes] | None:
+    """The password callback for ``--key``: local keys only (KMS and plugin keys have none).
+
+    Args:
+        reference: the key reference given on the command line.
+
+    Returns:
+        :func:`password_prompt` for a key file, ``file://`` or ``env://`` reference; ``None``
+        for any other scheme, whose provider takes no password.
+    """
+    from imagesig.signers.uri import signer_scheme  # noqa: PLC0415 - loads key support
+
+    if signer_scheme(reference) in (None, "file", "env"):
+        return password_prompt(reference, confirm=False)
+    return None
 
 
 def _stdin_is_terminal() -> bool:

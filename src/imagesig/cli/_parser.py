@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["BOOLEAN_FLAGS", "build_parser", "normalise_argv", "parse_bool"]
 
@@ -192,29 +193,53 @@ def build_parser() -> argparse.ArgumentParser:
     keys = command(
         "generate-key-pair",
         "keys",
-        "generate a key pair (cosign.key, cosign.pub)",
+        "generate a key pair (cosign.key, cosign.pub), or a key in Cloud KMS",
         "Generate an ECDSA P-256 key pair as cosign does: PREFIX.key (encrypted, mode 0600) and\n"
         "PREFIX.pub. The password comes from COSIGN_PASSWORD, or from a prompt (asked twice)\n"
-        "when standard input is a terminal.",
+        "when standard input is a terminal.\n\n"
+        "With --kms gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K the key is made in\n"
+        "Cloud KMS instead, with its key ring, unless they exist (an existing key is kept as it\n"
+        "is). Its public key is printed, or written to PREFIX.pub with --output-key-prefix.\n"
+        "Creating needs roles/cloudkms.admin; credentials are Application Default Credentials\n"
+        "and IMAGESIG_GCPKMS_ENDPOINT overrides the endpoint.",
     )
     keys.add_argument(
         "--output-key-prefix",
-        default="cosign",
         metavar="PREFIX",
-        help="write PREFIX.key and PREFIX.pub (default: cosign)",
+        help="write PREFIX.key and PREFIX.pub (default: cosign); with --kms, only PREFIX.pub",
     )
     keys.add_argument(
         "--force", action="store_true", help="overwrite existing key files (never by default)"
+    )
+    keys.add_argument(
+        "--kms",
+        metavar="URI",
+        help="create the key in Cloud KMS: gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K",
+    )
+    keys.add_argument(
+        "--signing-algorithm",
+        metavar="ALG",
+        help="with --kms: the algorithm of a new key (default: EC_SIGN_P256_SHA256); a Cloud "
+        "KMS name (EC_SIGN_P384_SHA384, RSA_SIGN_PSS_3072_SHA256...) or sigstore's "
+        "(ecdsa-p384-sha384, rsa-pkcs1v15-3072-sha256...)",
     )
 
     public = command(
         "public-key",
         "keys",
-        "print the public key of a private key",
-        "Print the PEM public key of a private key file (cosign.key, PKCS#8, SEC1 or PKCS#1).\n"
-        "An encrypted key's password comes from COSIGN_PASSWORD or a terminal prompt.",
+        "print the public key of a private key or key reference",
+        "Print the PEM public key of a private key file (cosign.key, PKCS#8, SEC1 or PKCS#1),\n"
+        "of env://VAR (such a key in an environment variable), or of a KMS or plugin key\n"
+        "reference (gcpkms://...), which is read from the service (for Cloud KMS that needs\n"
+        "roles/cloudkms.viewer and roles/cloudkms.verifier). An encrypted key's password comes\n"
+        "from COSIGN_PASSWORD or a terminal prompt.",
     )
-    public.add_argument("--key", required=True, metavar="FILE", help="the private key")
+    public.add_argument(
+        "--key",
+        required=True,
+        metavar="KEY",
+        help="the private key file, env://VAR, or a key URI (gcpkms://...)",
+    )
     public.add_argument("--outfile", metavar="FILE", help="write the PEM to FILE, not stdout")
 
     sign = command(
@@ -301,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _registry_options(triangulate)
 
+    _attestation_commands(command)
+    _policy_commands(command, common)
+    _credentials_command(command)
+
     demo = command(
         "demo",
         "demo",
@@ -316,3 +345,235 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to work (default: a temporary directory, removed afterwards)",
     )
     return parser
+
+
+def _attestation_commands(command: Any) -> None:
+    """``attest``, ``verify-attestation`` and ``tree``."""
+    attest = command(
+        "attest",
+        "attest",
+        "attest an image: sign an in-toto statement about it",
+        "Resolve IMAGE to a digest once, wrap the predicate in an in-toto statement naming that\n"
+        "digest, sign it (DSSE) and attach it: a Sigstore bundle referrer (cosign's default) or,\n"
+        "with --format legacy, a layer of the sha256-<hex>.att image. --type takes cosign's\n"
+        "names (custom, slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson,\n"
+        "cyclonedx, vuln, openvex, link) or a predicate type URI.",
+    )
+    attest.add_argument("image", metavar="IMAGE", help="the image reference (tag or digest)")
+    attest.add_argument(
+        "--predicate",
+        required=True,
+        metavar="FILE",
+        help="the predicate file (JSON; any text for --type custom); - reads standard input",
+    )
+    attest.add_argument(
+        "--type",
+        default="custom",
+        metavar="TYPE",
+        help="predicate type: a cosign name or a URI (default: custom)",
+    )
+    attest.add_argument(
+        "--key", required=True, metavar="KEY", help="the private key file (or a key URI)"
+    )
+    attest.add_argument(
+        "--format",
+        choices=("bundle", "legacy"),
+        help="attestation format (default: bundle)",
+    )
+    _add_bool(
+        attest,
+        "--new-bundle-format",
+        None,
+        "cosign's spelling of --format: false means --format legacy",
+        shown_default=True,
+    )
+    attest.add_argument(
+        "--replace",
+        action="store_true",
+        help="legacy format: replace the attestations of the same predicate type",
+    )
+    tlog = _tlog_options(attest)
+    _add_bool(tlog, "--tlog-upload", True, "record the attestation in the transparency log")
+    _registry_options(attest)
+
+    verify = command(
+        "verify-attestation",
+        "verify_attestation",
+        "verify an image's attestations",
+        "Verify the attestations of IMAGE against a public key. Attestations are looked for in\n"
+        "both formats (bundle referrers and the sha256-<hex>.att tag); the image passes when one\n"
+        "of the --type asked for verifies. Exit status 0 means verified, 1 not verified.",
+    )
+    verify.add_argument("image", metavar="IMAGE", help="the image reference (tag or digest)")
+    verify.add_argument(
+        "--key", required=True, metavar="KEY", help="the public key file (or a key URI)"
+    )
+    verify.add_argument(
+        "--type",
+        default="custom",
+        metavar="TYPE",
+        help="the predicate type required: a cosign name or a URI (default: custom)",
+    )
+    _annotation_option(verify, "require these KEY=VALUE annotations on the statement's subject")
+    tlog = _tlog_options(verify)
+    _add_bool(
+        tlog,
+        "--insecure-ignore-tlog",
+        False,
+        "do not require a transparency-log proof (the result says so)",
+    )
+    _add_bool(
+        tlog,
+        "--offline",
+        False,
+        "never contact the transparency log; rely on proofs attached to the attestations",
+    )
+    _registry_options(verify)
+
+    tree = command(
+        "tree",
+        "tree",
+        "list everything attached to an image",
+        "List the signatures, attestations, SBOMs and other artifacts attached to IMAGE, by\n"
+        "storage: OCI referrers and the sha256-<hex>.sig, .att and .sbom tags. Nothing is\n"
+        "verified; use verify and verify-attestation for that.",
+    )
+    tree.add_argument("image", metavar="IMAGE", help="the image reference (tag or digest)")
+    _registry_options(tree)
+
+
+def _credentials_command(command: Any) -> None:
+    """``credentials``: which ambient identity applies here, and why."""
+    credentials = command(
+        "credentials",
+        "credentials",
+        "show which ambient identity credentials this environment offers",
+        "Ask each ambient credential provider, in cosign's order (github-actions, envvar,\n"
+        "filesystem, google-impersonate, google-workload-identity, spiffe, then plugins),\n"
+        "whether it applies here and, until one delivers, for an identity token; print for\n"
+        "each why it was used, skipped or failed, and the identity found (issuer, subject,\n"
+        "expiry). The token itself is never printed unless --show-token: then standard output\n"
+        "holds only the token (the report goes to standard error) or, with --output json, the\n"
+        'report with a "token" field. Exit status 0 when a token was obtained, 2 when not.',
+    )
+    credentials.add_argument(
+        "--audience",
+        default="sigstore",
+        metavar="AUDIENCE",
+        help="the audience to ask identity tokens for (default: sigstore)",
+    )
+    credentials.add_argument(
+        "--oidc-provider",
+        metavar="NAME",
+        help="ask only this provider (github-actions, envvar, filesystem, google-impersonate, "
+        "google-workload-identity, spiffe, or a plugin's name)",
+    )
+    credentials.add_argument(
+        "--show-token",
+        action="store_true",
+        help="print the identity token itself (a secret: keep it out of logs)",
+    )
+    credentials.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long fetching tokens may take in all (default: 10)",
+    )
+
+
+def _policy_verification_options(parser: argparse.ArgumentParser) -> None:
+    tlog = _tlog_options(parser)
+    _add_bool(
+        tlog,
+        "--insecure-ignore-tlog",
+        False,
+        "do not require transparency-log proofs, whatever the policies say",
+    )
+    _add_bool(tlog, "--offline", False, "never contact the transparency log")
+    _registry_options(parser)
+
+
+def _policy_commands(command: Any, common: argparse.ArgumentParser) -> None:
+    """``policy apply``, ``policy test`` and ``policy review``."""
+    policy = command(
+        "policy",
+        "policy",
+        "evaluate Kyverno verifyImages policies",
+        "Evaluate Kyverno ClusterPolicy/Policy verifyImages rules with Kyverno's semantics:\n"
+        "apply them to resources (like 'kyverno apply'), run Kyverno CLI test files (like\n"
+        "'kyverno test'), or answer an AdmissionReview. Exit status 1 means something would\n"
+        "be blocked (or, for test, an expectation failed).",
+    )
+    subcommands = policy.add_subparsers(
+        title="subcommands", metavar="SUBCOMMAND", dest="policy_command"
+    )
+
+    def subcommand(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        return subcommands.add_parser(  # type: ignore[no-any-return]
+            name,
+            help=help,
+            description=description,
+            parents=[common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    apply = subcommand(
+        "apply",
+        "apply policies to resources",
+        "Evaluate every policy against every resource (YAML/JSON files or directories; an\n"
+        "AdmissionReview counts as a resource). Exit status 1 when a request would be\n"
+        "blocked: an Enforce rule failed, or a rule errored under failurePolicy Fail.",
+    )
+    apply.add_argument(
+        "-p",
+        "--policy",
+        dest="policies",
+        action="append",
+        required=True,
+        metavar="POLICY",
+        help="a policy file or directory (repeat for several)",
+    )
+    apply.add_argument(
+        "-r",
+        "--resource",
+        dest="resources",
+        action="append",
+        required=True,
+        metavar="RESOURCE",
+        help="a resource file or directory, or - for standard input (repeat for several)",
+    )
+    _policy_verification_options(apply)
+
+    test = subcommand(
+        "test",
+        "run Kyverno CLI test files",
+        "Run every kyverno-test.yaml (cli.kyverno.io Test) under DIR and compare each expected\n"
+        "result with imagesig's. Exit status 1 when an expectation is not met.",
+    )
+    test.add_argument("directory", metavar="DIR", help="a directory (or one test file)")
+    test.add_argument(
+        "--file-name",
+        default="kyverno-test.yaml",
+        metavar="NAME",
+        help="the test file name to look for (default: kyverno-test.yaml)",
+    )
+    _policy_verification_options(test)
+
+    review = subcommand(
+        "review",
+        "answer an AdmissionReview",
+        "Evaluate the policies against an AdmissionReview and print the AdmissionReview\n"
+        "response (allowed, status message, base64 JSON patch). Exit status 1 when denied.",
+    )
+    review.add_argument("file", metavar="FILE", help="the AdmissionReview (- for standard input)")
+    review.add_argument(
+        "-p",
+        "--policy",
+        dest="policies",
+        action="append",
+        required=True,
+        metavar="POLICY",
+        help="a policy file or directory (repeat for several)",
+    )
+    _policy_verification_options(review)

@@ -10,9 +10,9 @@ from imagesig.cli._common import (
     UsageError,
     annotations_from,
     emit_json,
+    key_password,
     make_client,
     parse_image,
-    password_prompt,
     tlog_options,
     wants_json,
 )
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
             annotations=annotations,
             format=signature_format,
             tlog=tlog,
-            password=password_prompt(args.key, confirm=False),
+            password=key_password(args.key),
         )
     if wants_json(args):
         emit_json(sign_result_to_dict(result))

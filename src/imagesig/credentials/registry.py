@@ -15,6 +15,13 @@ precedence::
 
 which :func:`ambient_keychain` returns. This module is the one bridge between ambient
 credentials and the OCI layer; the providers themselves know nothing about registries.
+
+:class:`~imagesig.Client` and :class:`~imagesig.AsyncClient` use ``ambient_keychain(strict=False)``
+when no ``keychain=`` is given: Google tokens are looked for only when a Google registry
+asks for credentials, and when they cannot be had (a metadata server that refuses, a broken
+credentials file) a warning is logged and the registry is accessed anonymously, so public
+images on ``gcr.io`` and ``pkg.dev`` still pull. Explicit keychains are strict by default and
+raise instead.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import logging
 from collections.abc import Iterable
 
 from imagesig.credentials.google import GoogleAccessTokenSource
+from imagesig.errors import CredentialError
 from imagesig.oci.credentials import (
     GOOGLE_REGISTRY_HOSTS,
     CallableKeychain,
@@ -49,6 +57,9 @@ class GoogleRegistryKeychain:
         hosts: the registry host patterns it answers for (default
             :data:`~imagesig.oci.credentials.GOOGLE_REGISTRY_HOSTS`: ``gcr.io``,
             ``*.gcr.io``, ``*.pkg.dev``).
+        strict: raise when Google credentials are configured but no token can be had
+            (the default); with ``False`` log a warning and answer ``None`` (anonymous
+            access) instead.
 
     Example:
         >>> keychain = GoogleRegistryKeychain()                          # doctest: +SKIP
@@ -63,8 +74,10 @@ class GoogleRegistryKeychain:
         tokens: GoogleAccessTokenSource | None = None,
         *,
         hosts: Iterable[str] = GOOGLE_REGISTRY_HOSTS,
+        strict: bool = True,
     ) -> None:
         self._tokens = tokens if tokens is not None else GoogleAccessTokenSource()
+        self.strict = strict
         self._keychain = CallableKeychain(self._credential, hosts=hosts)
 
     @property
@@ -84,17 +97,30 @@ class GoogleRegistryKeychain:
 
         Returns:
             ``None`` for any other registry (without looking for credentials at all), and
-            when no Google credentials are configured here.
+            when no Google credentials are configured here (or, when not :attr:`strict`,
+            when they fail).
 
         Raises:
-            CredentialPermissionError: the token source refused to issue a token.
+            CredentialPermissionError: the token source refused to issue a token (strict).
             CredentialProviderError: Google credentials are configured but broken, or
-                refreshing them failed.
+                refreshing them failed (strict).
         """
         return self._keychain.resolve(registry)
 
     def _credential(self, registry: str) -> RegistryCredential | None:
-        token = self._tokens.token()
+        try:
+            token = self._tokens.token()
+        except CredentialError as exc:
+            if self.strict:
+                raise
+            # The message names the source and account, never a token.
+            _log.warning(
+                "credentials: no Google access token for %s, trying anonymous access: %s%s",
+                registry,
+                exc.message,
+                f" (hint: {exc.hint})" if exc.hint else "",
+            )
+            return None
         if token is None:
             _log.debug("credentials: no Google access token for %s", registry)
             return None
@@ -102,19 +128,27 @@ class GoogleRegistryKeychain:
         return RegistryCredential(username=GOOGLE_REGISTRY_USERNAME, password=token)
 
     def __repr__(self) -> str:
-        return f"GoogleRegistryKeychain(hosts={self.hosts!r})"
+        return f"GoogleRegistryKeychain(hosts={self.hosts!r}, strict={self.strict!r})"
 
 
-def ambient_keychain(docker: Keychain | None = None) -> ChainKeychain:
+def ambient_keychain(docker: Keychain | None = None, *, strict: bool = True) -> ChainKeychain:
     """Return docker's credentials first, then Google access tokens for Google registries.
+
+    Making it does no I/O and imports no Google library: docker's configuration is read on
+    the first lookup, and a Google token is fetched only for a Google registry.
 
     Args:
         docker: the first keychain (default: a new
             :class:`~imagesig.oci.credentials.DockerConfigKeychain`).
+        strict: passed to :class:`GoogleRegistryKeychain` (``False``: a Google token that
+            cannot be had means anonymous access and a warning, not an error).
 
     Returns:
-        ``ChainKeychain([docker, GoogleRegistryKeychain()])``.
+        ``ChainKeychain([docker, GoogleRegistryKeychain(strict=strict)])``.
     """
     return ChainKeychain(
-        [docker if docker is not None else DockerConfigKeychain(), GoogleRegistryKeychain()]
+        [
+            docker if docker is not None else DockerConfigKeychain(),
+            GoogleRegistryKeychain(strict=strict),
+        ]
     )

@@ -11,7 +11,12 @@ registry, transparency-log and key access happen only through the client it is g
 * :mod:`~imagesig.policy.images` extracts and normalises a resource's images and generates
   the pod-controller rules (autogen);
 * :mod:`~imagesig.policy.conditions` evaluates preconditions and attestation conditions;
-* :mod:`~imagesig.policy.wildcard` is Kyverno's wildcard, in linear time.
+* :mod:`~imagesig.policy.wildcard` is Kyverno's wildcard, in linear time;
+* :mod:`~imagesig.policy.engine` evaluates them (:class:`PolicyEvaluator`,
+  :class:`AsyncPolicyEvaluator`) into a :class:`~imagesig.policy.report.PolicyReport`, with
+  I/O through a :class:`~imagesig.policy.verifier.Verifier` and passes kept in a
+  :class:`~imagesig.policy.cache.VerificationCache`; :mod:`~imagesig.policy.admission`
+  reads and answers AdmissionReviews.
 
 ``import imagesig.policy`` loads nothing heavy; YAML and JMESPath are imported by the
 modules that need them.
@@ -46,19 +51,43 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from imagesig.policy.cache import VerificationCache
+    from imagesig.policy.engine import AsyncPolicyEvaluator, PolicyEvaluator, evaluate
     from imagesig.policy.load import load_policies, load_policy, policy_from_dict
     from imagesig.policy.model import ClusterPolicy, KyvernoPolicy, Policy
+    from imagesig.policy.report import PolicyReport, RuleResult, RuleStatus
+    from imagesig.policy.verifier import ClientVerifier, Verifier, VerifierOutcome
 
 __all__ = [
+    "AsyncPolicyEvaluator",
+    "ClientVerifier",
     "ClusterPolicy",
     "KyvernoPolicy",
     "Policy",
+    "PolicyEvaluator",
+    "PolicyReport",
+    "RuleResult",
+    "RuleStatus",
+    "VerificationCache",
+    "Verifier",
+    "VerifierOutcome",
+    "evaluate",
     "load_policies",
     "load_policy",
     "policy_from_dict",
 ]
 
 _LAZY = {
+    "AsyncPolicyEvaluator": "imagesig.policy.engine",
+    "ClientVerifier": "imagesig.policy.verifier",
+    "PolicyEvaluator": "imagesig.policy.engine",
+    "PolicyReport": "imagesig.policy.report",
+    "RuleResult": "imagesig.policy.report",
+    "RuleStatus": "imagesig.policy.report",
+    "VerificationCache": "imagesig.policy.cache",
+    "Verifier": "imagesig.policy.verifier",
+    "VerifierOutcome": "imagesig.policy.verifier",
+    "evaluate": "imagesig.policy.engine",
     "ClusterPolicy": "imagesig.policy.model",
     "KyvernoPolicy": "imagesig.policy.model",
     "Policy": "imagesig.policy.model",

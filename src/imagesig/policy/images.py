@@ -35,6 +35,7 @@ copy ``verifyImages`` and drop ``imageExtractors``; every ``request.object.spec`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
@@ -275,11 +276,7 @@ class _Walk:
         if extractor.jmes_path:
             value = _apply_jmes_path(extractor.jmes_path, value)
         try:
-            info = kyverno_image_info(
-                value,
-                default_registry=self.default_registry,
-                enable_default_registry_mutation=self.registry_mutation,
-            )
+            info = _image_info(value, self.default_registry, self.registry_mutation)
         except InvalidReferenceError as exc:
             raise ImageExtractionError(
                 f"invalid image '{value}' ({exc.message})", pointer=pointer
@@ -294,6 +291,15 @@ class _Walk:
                 pull_secrets=secrets,
             )
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _image_info(value: str, default_registry: str, mutation: bool) -> KyvernoImageInfo:
+    """:func:`kyverno_image_info`, remembered: admission sees the same images again and again
+    (the result is frozen; failures are not remembered)."""
+    return kyverno_image_info(
+        value, default_registry=default_registry, enable_default_registry_mutation=mutation
+    )
 
 
 def _apply_jmes_path(expression: str, value: str) -> str:

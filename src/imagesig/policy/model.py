@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
+
+if TYPE_CHECKING:
+    from imagesig.policy.report import PolicyReport
 
 __all__ = [
     "AUTOGEN_CONTROLLERS_ANNOTATION",
@@ -854,6 +857,17 @@ class KyvernoPolicy:
         from imagesig.policy.images import compute_rules  # noqa: PLC0415 - import cycle
 
         return compute_rules(self)
+
+    def evaluate(self, resource: Mapping[str, Any], **options: Any) -> PolicyReport:
+        """Evaluate this policy against a resource or an AdmissionReview.
+
+        A shortcut for :func:`imagesig.policy.engine.evaluate` (``client=``, ``verifier=``
+        and the options of :meth:`~imagesig.policy.engine.PolicyEvaluator.evaluate`); keep a
+        :class:`~imagesig.policy.engine.PolicyEvaluator` to reuse its cache and client.
+        """
+        from imagesig.policy.engine import evaluate  # noqa: PLC0415 - import cycle
+
+        return evaluate(self, resource, **options)
 
 
 @attrs.frozen(kw_only=True)

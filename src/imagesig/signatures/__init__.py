@@ -17,6 +17,12 @@ On top of them, the operations (loaded on first use, since they need the client)
   writing and discovering them, :func:`triangulate`, :func:`list_signatures`;
 * :mod:`imagesig.signatures.sign` — :func:`sign_image`;
 * :mod:`imagesig.signatures.verify` — :func:`verify_image`;
+* :mod:`imagesig.signatures.attest` — :func:`attest_image`: in-toto attestations, stored as
+  bundles or in ``.att`` tags;
+* :mod:`imagesig.signatures.verify_attestations` — ``verify_attestations`` (import it from
+  :mod:`imagesig` or from that module: here the name is the module's);
+* :mod:`imagesig.signatures.predicates` — typed views of SLSA provenance, SBOM and
+  vulnerability predicates;
 * :mod:`imagesig.signatures.options` and :mod:`imagesig.signatures.result` — the option and
   result types.
 """
@@ -27,14 +33,42 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from imagesig.signatures.attach import AttachedSignature, list_signatures, triangulate
+    from imagesig.signatures.attach import (
+        AttachedSignature,
+        Attachment,
+        AttachmentKind,
+        AttachmentStorage,
+        AttachmentTree,
+        list_attachments,
+        list_signatures,
+        triangulate,
+    )
+    from imagesig.signatures.attest import attest_image
     from imagesig.signatures.options import SignatureFormat, TransparencyLogOptions
-    from imagesig.signatures.result import SignatureCheck, SignResult, VerificationResult
+    from imagesig.signatures.result import (
+        AttestationCheck,
+        AttestationStatus,
+        AttestationVerificationResult,
+        AttestResult,
+        SignatureCheck,
+        SignResult,
+        VerificationResult,
+    )
     from imagesig.signatures.sign import sign_image
     from imagesig.signatures.verify import verify_image
 
 _LAZY = {
     "AttachedSignature": "imagesig.signatures.attach",
+    "Attachment": "imagesig.signatures.attach",
+    "AttachmentKind": "imagesig.signatures.attach",
+    "AttachmentStorage": "imagesig.signatures.attach",
+    "AttachmentTree": "imagesig.signatures.attach",
+    "AttestResult": "imagesig.signatures.result",
+    "AttestationCheck": "imagesig.signatures.result",
+    "AttestationStatus": "imagesig.signatures.result",
+    "AttestationVerificationResult": "imagesig.signatures.result",
+    "attest_image": "imagesig.signatures.attest",
+    "list_attachments": "imagesig.signatures.attach",
     "SignResult": "imagesig.signatures.result",
     "SignatureCheck": "imagesig.signatures.result",
     "SignatureFormat": "imagesig.signatures.options",
@@ -48,11 +82,21 @@ _LAZY = {
 
 __all__ = [
     "AttachedSignature",
+    "Attachment",
+    "AttachmentKind",
+    "AttachmentStorage",
+    "AttachmentTree",
+    "AttestResult",
+    "AttestationCheck",
+    "AttestationStatus",
+    "AttestationVerificationResult",
     "SignResult",
     "SignatureCheck",
     "SignatureFormat",
     "TransparencyLogOptions",
     "VerificationResult",
+    "attest_image",
+    "list_attachments",
     "list_signatures",
     "sign_image",
     "triangulate",
@@ -74,13 +118,16 @@ def __dir__() -> list[str]:
         {
             *__all__,
             "attach",
+            "attest",
             "bundle",
             "dsse",
             "intoto",
             "options",
+            "predicates",
             "result",
             "sign",
             "simplesigning",
             "verify",
+            "verify_attestations",
         }
     )

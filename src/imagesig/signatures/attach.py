@@ -18,6 +18,13 @@ Two places, both as cosign uses them:
   digest; the store lists it through the referrers API or the ``sha256-<hex>`` tag-schema
   index. Both manifests are serialised with cosign's key order, byte for byte.
 
+Attestations live in the same two places: bundles are referrers like signature bundles (their
+``dev.sigstore.bundle.predicateType`` names the statement's type), and the legacy form is the
+image tagged ``sha256-<hex>.att``, one DSSE-envelope layer per attestation
+(:func:`attestation_layer`), appended exactly as ``.sig`` layers are. :func:`list_attachments`
+lists everything attached — signatures, attestations, SBOMs (``sha256-<hex>.sbom``) and other
+referrers — without reading any blob.
+
 Appending to a ``.sig`` manifest is a read-modify-write of a tag that other signers may be
 updating too. Writers in this process take turns: an :class:`~imagesig._flow.Exclusive`
 section per tag, shared by every sync client (per client for async ones). Writers elsewhere
@@ -38,8 +45,9 @@ reported as such and never stops the others.
 
 from __future__ import annotations
 
+import enum
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
@@ -74,16 +82,20 @@ from imagesig.reference import Digest, ImageReference, Repository
 from imagesig.signatures import _json
 from imagesig.signatures.bundle import (
     BUNDLE_CONTENT_ANNOTATION,
+    BUNDLE_CONTENT_MESSAGE_SIGNATURE,
     BUNDLE_PREDICATE_TYPE_ANNOTATION,
     BUNDLE_V03_MEDIA_TYPE,
     MAX_BUNDLE_BYTES,
 )
+from imagesig.signatures.dsse import DSSE_ENVELOPE_MEDIA_TYPE
+from imagesig.signatures.intoto import COSIGN_SIGN_PREDICATE_TYPE
 from imagesig.signatures.options import SignatureFormat
 from imagesig.signatures.simplesigning import MAX_PAYLOAD_BYTES, SIMPLE_SIGNING_MEDIA_TYPE
 from imagesig.signers.base import PublicKey
 
 __all__ = [
     "APPEND_ATTEMPTS",
+    "ATTESTATION_TAG_SUFFIX",
     "BUNDLE_LAYER_MEDIA_TYPE_PREFIX",
     "CERTIFICATE_ANNOTATION",
     "CHAIN_ANNOTATION",
@@ -91,14 +103,24 @@ __all__ = [
     "LOG_BUNDLE_ANNOTATION",
     "MAX_SIGNATURES",
     "MAX_SIGNATURE_LAYERS",
+    "PREDICATE_TYPE_ANNOTATION",
+    "SBOM_TAG_SUFFIX",
     "SIGNATURE_ANNOTATION",
     "SIGNATURE_TAG_SUFFIX",
     "AttachedSignature",
+    "Attachment",
+    "AttachmentKind",
+    "AttachmentStorage",
+    "AttachmentTree",
     "Discovery",
     "append_signature_flow",
     "attach_bundle_flow",
+    "attestation_layer",
+    "attestation_tag",
     "bundle_referrer_manifest",
     "discover_flow",
+    "list_attachments",
+    "list_attachments_flow",
     "list_signatures",
     "list_signatures_flow",
     "resolve_digest_flow",
@@ -111,6 +133,12 @@ __all__ = [
 
 #: Suffix of the tag holding legacy signatures (``sha256-<hex>.sig``).
 SIGNATURE_TAG_SUFFIX = "sig"
+#: Suffix of the tag holding legacy attestations (``sha256-<hex>.att``).
+ATTESTATION_TAG_SUFFIX = "att"
+#: Suffix of the tag holding SBOMs attached with ``cosign attach sbom`` (``sha256-<hex>.sbom``).
+SBOM_TAG_SUFFIX = "sbom"
+#: Layer annotation of an ``.att`` layer naming its statement's predicate type (unsigned).
+PREDICATE_TYPE_ANNOTATION = "predicateType"
 #: Layer annotation holding the standard-base64 signature (note cosign's older prefix).
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 #: Layer annotation holding cosign's Rekor bundle (entry body, time, index, log id, SET).
@@ -152,6 +180,11 @@ def signature_tag(digest: Digest) -> str:
         'sha256-44136fa'
     """
     return f"{digest.tag_suffix}.{SIGNATURE_TAG_SUFFIX}"
+
+
+def attestation_tag(digest: Digest) -> str:
+    """Return the tag of the legacy attestation image for ``digest``: ``sha256-<hex>.att``."""
+    return f"{digest.tag_suffix}.{ATTESTATION_TAG_SUFFIX}"
 
 
 # -- building what cosign writes ----------------------------------------------------------
@@ -222,6 +255,31 @@ def signature_layer(
     if log_bundle is not None:
         annotations[LOG_BUNDLE_ANNOTATION] = log_bundle
     return Descriptor.for_content(payload, SIMPLE_SIGNING_MEDIA_TYPE, annotations=annotations)
+
+
+def attestation_layer(
+    envelope: bytes, predicate_type: str, *, log_bundle: str | None = None
+) -> Descriptor:
+    """Describe one legacy attestation layer (``.att`` images) as cosign does.
+
+    Args:
+        envelope: the exact DSSE envelope bytes (the layer's content; for a logged
+            attestation, the very bytes submitted to the log).
+        predicate_type: the statement's predicate type, copied into the
+            :data:`PREDICATE_TYPE_ANNOTATION` annotation (a hint: readers decide on the signed
+            statement).
+        log_bundle: cosign's Rekor bundle annotation value, when the attestation was logged.
+
+    Returns:
+        The layer descriptor: media type
+        :data:`~imagesig.signatures.dsse.DSSE_ENVELOPE_MEDIA_TYPE`, an empty
+        :data:`SIGNATURE_ANNOTATION` (the signature is inside the envelope),
+        :data:`PREDICATE_TYPE_ANNOTATION` and :data:`LOG_BUNDLE_ANNOTATION`.
+    """
+    annotations = {SIGNATURE_ANNOTATION: "", PREDICATE_TYPE_ANNOTATION: predicate_type}
+    if log_bundle is not None:
+        annotations[LOG_BUNDLE_ANNOTATION] = log_bundle
+    return Descriptor.for_content(envelope, DSSE_ENVELOPE_MEDIA_TYPE, annotations=annotations)
 
 
 def signature_manifest(
@@ -339,15 +397,22 @@ def append_signature_flow(
     layer: Descriptor,
     *,
     public_key: PublicKey | None = None,
+    suffix: str = SIGNATURE_TAG_SUFFIX,
+    drop: Callable[[Descriptor], bool] | None = None,
 ) -> Flow[Manifest]:
     """Append one signature layer to the ``.sig`` manifest of ``digest`` (see module notes).
 
     Args:
         repository: the signed image's repository (where the ``.sig`` tag lives).
         digest: the signed image's digest.
-        payload: the layer's content (the simple-signing payload).
-        layer: the layer descriptor (:func:`signature_layer`).
+        payload: the layer's content (the simple-signing payload, or the DSSE envelope of an
+            attestation).
+        layer: the layer descriptor (:func:`signature_layer`, :func:`attestation_layer`).
         public_key: the signer's key, to recognise a signature already attached.
+        suffix: the tag suffix: :data:`SIGNATURE_TAG_SUFFIX` (``.sig``) or
+            :data:`ATTESTATION_TAG_SUFFIX` (``.att``, one layer per attestation).
+        drop: existing layers for which this returns ``True`` are left out of the new
+            manifest (``cosign attest --replace``); by default every layer is kept.
 
     Returns:
         The ``.sig`` manifest as read back after the write (it lists ``layer``, or an
@@ -360,14 +425,14 @@ def append_signature_flow(
         ConcurrentUpdateError: other writers kept replacing the manifest.
         StoreError: the store failed.
     """
-    tag = signature_tag(digest)
+    tag = f"{digest.tag_suffix}.{suffix}"
     locks = yield _ClientLocks()
     # Striped: unrelated tags rarely share a lock, and the lock table stays bounded.
     stripe = hash((repository.registry, repository.path, tag)) % _LOCK_STRIPES
     result: Manifest = yield Exclusive(
         locks,
         ("sig-append", stripe),
-        _append_attempts(repository, tag, payload, layer, public_key),
+        _append_attempts(repository, tag, payload, layer, public_key, drop=drop),
     )
     return result
 
@@ -391,6 +456,8 @@ def _append_attempts(
     payload: bytes,
     layer: Descriptor,
     public_key: PublicKey | None,
+    *,
+    drop: Callable[[Descriptor], bool] | None = None,
 ) -> Flow[Manifest]:
     reference = repository.with_tag(tag)
     registry = repository.registry
@@ -398,6 +465,8 @@ def _append_attempts(
     for _attempt in range(APPEND_ATTEMPTS):
         current = yield from _read_signature_manifest(reference)
         existing = current.layers if current is not None else ()
+        if drop is not None:
+            existing = tuple(item for item in existing if not drop(item))
         if any(_same_signature(item, layer, payload, public_key) for item in existing):
             assert current is not None
             return current
@@ -459,8 +528,20 @@ def attach_bundle_flow(
             _put_blob(repository, bundle, manifest.layers[0].digest),
         ]
     )
-    yield _StoreCall(registry, "put_manifest", (repository, manifest))
+    # On registries without the referrers API every referrer push rewrites the subject's
+    # sha256-<hex> index tag (read-modify-write in the store): writers in this process take
+    # turns on it, as on .sig tags; writers elsewhere are caught by the store's re-read.
+    locks = yield _ClientLocks()
+    stripe = hash((registry, repository.path, subject.digest.tag_suffix)) % _LOCK_STRIPES
+    yield Exclusive(locks, ("referrer-push", stripe), _put_manifest(repository, manifest))
     return manifest
+
+
+def _put_manifest(repository: Repository, manifest: Manifest) -> Flow[Descriptor]:
+    stored: Descriptor = yield _StoreCall(
+        repository.registry, "put_manifest", (repository, manifest)
+    )
+    return stored
 
 
 def _put_blob(repository: Repository, data: bytes, digest: Digest) -> Flow[Digest]:
@@ -545,12 +626,22 @@ class _Found:
     warnings: list[str] = attrs.Factory(list)
 
 
-def discover_flow(repository: Repository, digest: Digest) -> Flow[Discovery]:
+def discover_flow(
+    repository: Repository,
+    digest: Digest,
+    *,
+    suffix: str = SIGNATURE_TAG_SUFFIX,
+    legacy_cap: int = MAX_PAYLOAD_BYTES,
+) -> Flow[Discovery]:
     """Find the signatures attached to ``digest`` in both places and read them.
 
     Args:
         repository: the image's repository.
         digest: the image's digest.
+        suffix: the legacy tag to read: :data:`SIGNATURE_TAG_SUFFIX` (``.sig``, signatures)
+            or :data:`ATTESTATION_TAG_SUFFIX` (``.att``, attestations). Bundle referrers are
+            read either way.
+        legacy_cap: the largest legacy layer read.
 
     Returns:
         What was found.
@@ -561,7 +652,10 @@ def discover_flow(repository: Repository, digest: Digest) -> Flow[Discovery]:
         StoreError: another store failure while listing.
     """
     referrers, legacy = yield Gather(
-        [_referrer_signatures(repository, digest), _legacy_signatures(repository, digest)]
+        [
+            _referrer_signatures(repository, digest),
+            _legacy_signatures(repository, digest, suffix=suffix, cap=legacy_cap),
+        ]
     )
     found = _Found(
         pending=[*referrers.pending, *legacy.pending],
@@ -653,9 +747,16 @@ def _referrer_manifest(repository: Repository, digest: Digest) -> Flow[Manifest 
     return manifest
 
 
-def _legacy_signatures(repository: Repository, digest: Digest) -> Flow[_Found]:
+def _legacy_signatures(
+    repository: Repository,
+    digest: Digest,
+    *,
+    suffix: str = SIGNATURE_TAG_SUFFIX,
+    cap: int = MAX_PAYLOAD_BYTES,
+) -> Flow[_Found]:
     found = _Found()
-    reference = repository.with_tag(signature_tag(digest))
+    reference = repository.with_tag(f"{digest.tag_suffix}.{suffix}")
+    noun = "attestation" if suffix == ATTESTATION_TAG_SUFFIX else "signature"
     try:
         manifest = yield from _read_signature_manifest(reference)
     except (InvalidManifestError, SizeLimitExceededError) as exc:
@@ -665,7 +766,7 @@ def _legacy_signatures(repository: Repository, digest: Digest) -> Flow[_Found]:
                 location=str(reference),
                 manifest=None,
                 layer=None,
-                error=f"the signature manifest {reference} was refused: {exc.message}",
+                error=f"the {noun} manifest {reference} was refused: {exc.message}",
             )
         )
         return found
@@ -679,8 +780,8 @@ def _legacy_signatures(repository: Repository, digest: Digest) -> Flow[_Found]:
                 location=str(reference),
                 manifest=pinned,
                 layer=None,
-                error=f"the signature manifest {reference} lists {len(manifest.layers)} "
-                f"signatures, more than the limit of {MAX_SIGNATURES}; none of them was "
+                error=f"the {noun} manifest {reference} lists {len(manifest.layers)} "
+                f"{noun}s, more than the limit of {MAX_SIGNATURES}; none of them was "
                 "examined",
             )
         )
@@ -693,7 +794,7 @@ def _legacy_signatures(repository: Repository, digest: Digest) -> Flow[_Found]:
                 manifest=pinned,
                 layer=layer,
                 annotations=layer.annotations,
-                cap=MAX_PAYLOAD_BYTES,
+                cap=cap,
             )
         )
     return found
@@ -802,3 +903,306 @@ def list_signatures(
         return client.list_signatures(reference)
     with Client() as temporary:
         return temporary.list_signatures(reference)
+
+
+# -- everything attached ----------------------------------------------------------------------
+
+
+class AttachmentKind(enum.Enum):
+    """What an attachment is, judged from how it is stored (nothing is verified).
+
+    Attributes:
+        SIGNATURE: a signature: a ``.sig`` layer, a message-signature bundle, a bundle of
+            ``cosign sign``'s predicate type, or another signature referrer (Notation...).
+        ATTESTATION: an attestation: an ``.att`` layer, a DSSE bundle of another predicate
+            type, or an in-toto referrer.
+        SBOM: a software bill of materials: a ``.sbom`` layer or an SPDX, CycloneDX or Syft
+            referrer.
+        OTHER: any other referrer.
+    """
+
+    SIGNATURE = "signature"
+    ATTESTATION = "attestation"
+    SBOM = "sbom"
+    OTHER = "other"
+
+
+class AttachmentStorage(enum.Enum):
+    """Where an attachment is stored.
+
+    Attributes:
+        REFERRER: an OCI 1.1 referrer of the image (bundles, SBOM and other artifacts).
+        TAG: a layer of the ``sha256-<hex>.sig``, ``.att`` or ``.sbom`` image (cosign's legacy
+            tag scheme).
+    """
+
+    REFERRER = "referrer"
+    TAG = "tag"
+
+
+@attrs.frozen
+class Attachment:
+    """One thing attached to an image, as stored; nothing about it is verified.
+
+    Attributes:
+        kind: what it is.
+        storage: where it is stored.
+        location: a readable name of where: ``<repo>@<referrer digest>`` or
+            ``<repo>:sha256-<hex>.att layer <n>``.
+        digest: the referrer manifest's digest, or the layer's digest.
+        media_type: the bundle layer's media type (bundles), the referrer's artifact type
+            (other referrers) or the layer's media type (tags).
+        size: the size of the layer (tags, bundles) or of the referrer manifest.
+        predicate_type: the predicate type the annotations claim (attestations), if any.
+        annotations: the referrer manifest's or the layer's annotations.
+    """
+
+    kind: AttachmentKind
+    storage: AttachmentStorage
+    location: str
+    digest: Digest
+    media_type: str
+    size: int
+    predicate_type: str | None = None
+    annotations: Mapping[str, str] = attrs.field(default=_EMPTY, eq=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form (keys in a fixed order)."""
+        return {
+            "kind": self.kind.value,
+            "storage": self.storage.value,
+            "location": self.location,
+            "digest": str(self.digest),
+            "media_type": self.media_type,
+            "size": self.size,
+            "predicate_type": self.predicate_type,
+            "annotations": dict(self.annotations),
+        }
+
+
+def _attachments(value: Sequence[Attachment]) -> tuple[Attachment, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class AttachmentTree:
+    """Everything attached to one image digest (:func:`list_attachments`).
+
+    Attributes:
+        image: the reference asked for, pinned to :attr:`digest`.
+        digest: the image digest whose attachments were listed.
+        attachments: referrers first (in listing order), then the ``.sig``, ``.att`` and
+            ``.sbom`` layers (in layer order).
+        warnings: places or referrers that could not be read.
+    """
+
+    image: ImageReference
+    digest: Digest
+    attachments: tuple[Attachment, ...] = attrs.field(converter=_attachments)
+    warnings: tuple[str, ...] = ()
+
+    def of_kind(self, kind: AttachmentKind) -> tuple[Attachment, ...]:
+        """The attachments of one kind, in order."""
+        return tuple(item for item in self.attachments if item.kind is kind)
+
+    @property
+    def signatures(self) -> tuple[Attachment, ...]:
+        """The signatures, both storage forms."""
+        return self.of_kind(AttachmentKind.SIGNATURE)
+
+    @property
+    def attestations(self) -> tuple[Attachment, ...]:
+        """The attestations, both storage forms."""
+        return self.of_kind(AttachmentKind.ATTESTATION)
+
+    @property
+    def sboms(self) -> tuple[Attachment, ...]:
+        """The SBOMs, both storage forms."""
+        return self.of_kind(AttachmentKind.SBOM)
+
+    @property
+    def others(self) -> tuple[Attachment, ...]:
+        """The referrers of no known kind."""
+        return self.of_kind(AttachmentKind.OTHER)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form: ``{"image", "digest", "signatures", "attestations", "sboms",
+        "other", "warnings"}``, each list as :meth:`Attachment.to_dict`."""
+        return {
+            "image": str(self.image),
+            "digest": str(self.digest),
+            "signatures": [item.to_dict() for item in self.signatures],
+            "attestations": [item.to_dict() for item in self.attestations],
+            "sboms": [item.to_dict() for item in self.sboms],
+            "other": [item.to_dict() for item in self.others],
+            "warnings": list(self.warnings),
+        }
+
+
+_SBOM_MARKERS = ("spdx", "cyclonedx", "syft")
+_TAG_KINDS = (
+    (SIGNATURE_TAG_SUFFIX, AttachmentKind.SIGNATURE),
+    (ATTESTATION_TAG_SUFFIX, AttachmentKind.ATTESTATION),
+    (SBOM_TAG_SUFFIX, AttachmentKind.SBOM),
+)
+
+
+def _classify_referrer(manifest: Manifest | Index, location: str) -> Attachment:
+    size = len(manifest.raw)
+    if isinstance(manifest, Index):
+        return Attachment(
+            AttachmentKind.OTHER,
+            AttachmentStorage.REFERRER,
+            location,
+            manifest.digest,
+            manifest.media_type,
+            size,
+            annotations=manifest.annotations,
+        )
+    annotations = manifest.annotations
+    if len(manifest.layers) == 1 and manifest.layers[0].media_type.startswith(
+        BUNDLE_LAYER_MEDIA_TYPE_PREFIX
+    ):
+        layer = manifest.layers[0]
+        predicate_type = annotations.get(BUNDLE_PREDICATE_TYPE_ANNOTATION) or None
+        signature = (
+            annotations.get(BUNDLE_CONTENT_ANNOTATION) == BUNDLE_CONTENT_MESSAGE_SIGNATURE
+            or predicate_type == COSIGN_SIGN_PREDICATE_TYPE
+        )
+        return Attachment(
+            AttachmentKind.SIGNATURE if signature else AttachmentKind.ATTESTATION,
+            AttachmentStorage.REFERRER,
+            location,
+            manifest.digest,
+            layer.media_type,
+            layer.size,
+            predicate_type=predicate_type,
+            annotations=annotations,
+        )
+    artifact_type = manifest.artifact_type or manifest.config.media_type
+    lowered = artifact_type.lower()
+    if "in-toto" in lowered:
+        kind = AttachmentKind.ATTESTATION
+    elif any(marker in lowered for marker in _SBOM_MARKERS):
+        kind = AttachmentKind.SBOM
+    elif "signature" in lowered:
+        kind = AttachmentKind.SIGNATURE
+    else:
+        kind = AttachmentKind.OTHER
+    return Attachment(
+        kind,
+        AttachmentStorage.REFERRER,
+        location,
+        manifest.digest,
+        artifact_type,
+        size,
+        annotations=annotations,
+    )
+
+
+def _referrer_attachments(
+    repository: Repository, digest: Digest
+) -> Flow[tuple[list[Attachment], list[str]]]:
+    listed: list[Descriptor] = yield _StoreCall(
+        repository.registry, "referrers", (repository, digest)
+    )
+    unique = list({item.digest: item for item in listed}.values())
+    if len(unique) > MAX_SIGNATURES:
+        return [], [
+            f"the image has {len(unique)} referrers, more than the limit of {MAX_SIGNATURES}; "
+            "none of them was examined"
+        ]
+    manifests = yield Gather([_referrer_manifest(repository, item.digest) for item in unique])
+    found: list[Attachment] = []
+    warnings: list[str] = []
+    for item, outcome in zip(unique, manifests, strict=True):
+        reference = repository.with_digest(item.digest)
+        if isinstance(outcome, str):
+            warnings.append(f"referrer {reference} could not be read: {outcome}")
+        elif outcome.subject is not None and outcome.subject.digest != digest:
+            warnings.append(
+                f"referrer {reference} is listed for {digest} but names "
+                f"{outcome.subject.digest} as its subject; ignored"
+            )
+        else:
+            found.append(_classify_referrer(outcome, str(reference)))
+    return found, warnings
+
+
+def _tag_attachments(
+    repository: Repository, digest: Digest, suffix: str, kind: AttachmentKind
+) -> Flow[tuple[list[Attachment], list[str]]]:
+    reference = repository.with_tag(f"{digest.tag_suffix}.{suffix}")
+    try:
+        manifest = yield from _read_signature_manifest(reference)
+    except (InvalidManifestError, SizeLimitExceededError) as exc:
+        return [], [f"{reference} could not be read: {exc.message}"]
+    if manifest is None:
+        return [], []
+    found = [
+        Attachment(
+            kind,
+            AttachmentStorage.TAG,
+            f"{reference} layer {position}",
+            layer.digest,
+            layer.media_type,
+            layer.size,
+            predicate_type=(
+                layer.annotations.get(PREDICATE_TYPE_ANNOTATION) or None
+                if kind is AttachmentKind.ATTESTATION
+                else None
+            ),
+            annotations=layer.annotations,
+        )
+        for position, layer in enumerate(manifest.layers)
+    ]
+    return found, []
+
+
+def list_attachments_flow(reference: ImageReference) -> Flow[AttachmentTree]:
+    """Flow of :func:`list_attachments`."""
+    digest = yield from resolve_digest_flow(reference)
+    repository = reference.repository
+    places = yield Gather(
+        [
+            _referrer_attachments(repository, digest),
+            *(_tag_attachments(repository, digest, suffix, kind) for suffix, kind in _TAG_KINDS),
+        ]
+    )
+    attachments: list[Attachment] = []
+    warnings: list[str] = []
+    for found, place_warnings in places:
+        attachments.extend(found)
+        warnings.extend(place_warnings)
+    return AttachmentTree(reference.with_digest(digest), digest, attachments, tuple(warnings))
+
+
+def list_attachments(
+    reference: str | ImageReference, *, client: Client | None = None
+) -> AttachmentTree:
+    """List everything attached to an image — signatures, attestations, SBOMs — unverified.
+
+    One listing of the referrers (each referrer manifest is then fetched, since the listing's
+    artifact types and annotations are not to be believed) and one read of each of the
+    ``sha256-<hex>.sig``, ``.att`` and ``.sbom`` tags; no blob is downloaded. Attachments are
+    classified from their media types and annotations, which anyone able to push can write:
+    use :func:`~imagesig.verify_image` and :func:`~imagesig.verify_attestations` to decide
+    anything.
+
+    Args:
+        reference: the image; a tag is resolved once.
+        client: the client to use; default a temporary :class:`~imagesig.Client`.
+
+    Returns:
+        The attachments by kind and storage, pinned to the image digest.
+
+    Raises:
+        InvalidReferenceError: ``reference`` is malformed.
+        ManifestNotFoundError: the tag does not exist.
+        RegistryError: the registry failed to list referrers or to serve a tag.
+        StoreError: another store failure.
+    """
+    if client is not None:
+        return client.list_attachments(reference)
+    with Client() as temporary:
+        return temporary.list_attachments(reference)

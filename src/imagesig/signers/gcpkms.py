@@ -66,10 +66,19 @@ alone) still works: the service refuses disabled versions at ``GetPublicKey`` an
 Credentials are Application Default Credentials (``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's
 application-default login, the metadata server, hence Workload Identity on GKE) unless
 ``credentials=`` is given. They are refreshed once before the first call, so a refused
-token is reported as such instead of as a long run of ``UNAVAILABLE`` retries. A plaintext
-loopback endpoint is called without credentials unless ``credentials=`` is given (credentials,
-or ``"default"`` for Application Default Credentials, as a test with a fake metadata server
-wants), in which case their bearer token is sent with each call. An already built client can
+token is reported as such instead of as a long run of ``UNAVAILABLE`` retries.
+
+A plaintext loopback endpoint (an emulator, a local proxy) is sent a bearer token only from
+credentials meant for it: those given as ``credentials=`` (``"default"`` for Application
+Default Credentials) or, when ``credentials=`` is not given, the service account's access
+token from the metadata server that ``GCE_METADATA_HOST`` (or ``GCE_METADATA_ROOT``) names,
+unless ``NO_GCE_CHECK`` is ``true``. Naming a metadata server is what an environment standing
+in for Google Cloud does (a fake metadata server next to a local KMS), so the Workload Identity
+story runs there with nothing else configured. Credentials
+found otherwise (``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's login, a Google machine) are
+not sent to a plaintext loopback endpoint unless asked for: an emulator on a laptop neither
+receives the developer's token nor waits for its refresh. With ``credentials="anonymous"``
+nothing is sent anywhere. An already built client can
 be passed as ``client=`` instead (a ``KeyManagementServiceClient`` for :class:`GcpKmsSigner`, a
 ``KeyManagementServiceAsyncClient`` for :class:`AsyncGcpKmsSigner`); it is used as is.
 
@@ -116,11 +125,14 @@ from imagesig.errors import (
 from imagesig.signers.base import SUPPORTED_RSA_KEY_SIZES, PublicKey, SignatureAlgorithm
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from google.auth.credentials import Credentials
 
 #: ``credentials=``: google-auth credentials, ``"default"`` (Application Default Credentials,
 #: also on a plaintext loopback endpoint) or ``"anonymous"`` (none, also over TLS); ``None``
-#: picks ADC, or none for a plaintext loopback endpoint.
+#: picks ADC, or for a plaintext loopback endpoint the metadata server's token only when
+#: ``GCE_METADATA_HOST`` names one (see the module notes).
 CredentialsSetting: TypeAlias = "Credentials | Literal['default', 'anonymous'] | None"
 
 __all__ = [
@@ -371,6 +383,13 @@ def _parse_endpoint(value: str) -> tuple[str, bool]:
     return rest, loopback and scheme != "https"
 
 
+def _metadata_server_configured(environ: Mapping[str, str]) -> bool:
+    """Whether the environment names a metadata server (no network, no file read)."""
+    if environ.get("NO_GCE_CHECK", "").lower() == "true":
+        return False
+    return bool(environ.get("GCE_METADATA_HOST") or environ.get("GCE_METADATA_ROOT"))
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -397,6 +416,10 @@ class _Connection:
         self._plaintext = False
         if setting is not None and client is None:
             self._address, self._plaintext = _parse_endpoint(setting)
+        # Read once, like the endpoint: see the module notes on loopback endpoints.
+        self._loopback_metadata = (
+            self._plaintext and credentials is None and _metadata_server_configured(os.environ)
+        )
         self._lock = threading.Lock()
         self._sync_client: Any = None
         self._async_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -472,14 +495,20 @@ class _Connection:
     def _wants_adc(self) -> bool:
         if self._injected is not None:
             return False
-        return self._setting == "default" or (self._setting is None and not self._plaintext)
+        if self._setting is None:
+            return not self._plaintext or self._loopback_metadata
+        return self._setting == "default"
 
     def _resolve_credentials(self) -> Credentials | None:
         """The credentials whose token is sent, or ``None`` for calls without any."""
         if self._resolved:
             return self._credentials
         credentials: Credentials | None = None
-        if self._wants_adc():
+        if self._loopback_metadata:
+            from google.auth import compute_engine  # noqa: PLC0415
+
+            credentials = compute_engine.Credentials(scopes=list(_SCOPES))  # type: ignore[no-untyped-call]
+        elif self._wants_adc():
             import google.auth  # noqa: PLC0415
 
             credentials, _project = google.auth.default(scopes=list(_SCOPES))
@@ -968,10 +997,16 @@ def _translate(exc: Exception, job: _Job, action: str) -> tuple[KMSError | None,
             **context,
         ), False
     if isinstance(exc, auth_exceptions.RefreshError):
+        # google-auth wraps its message (and the HTTP response object after it) in layers.
+        inner: object = exc
+        while isinstance(inner, BaseException) and inner.args:
+            inner = inner.args[0]
+        reason = inner if isinstance(inner, str) else str(exc)
         return KMSPermissionError(
-            f"could not obtain an access token to {action} {job.key}: {exc}",
-            hint="check the service account (on GKE: the Workload Identity binding of the "
-            "Kubernetes service account) and the metadata server",
+            f"could not obtain an access token to {action} {job.key}: {' '.join(reason.split())}",
+            hint="check the service account and the metadata server; on GKE, annotate the "
+            "Kubernetes service account with iam.gke.io/gcp-service-account=GSA_EMAIL and grant "
+            "it roles/iam.workloadIdentityUser on that Google service account",
             **context,
         ), bool(getattr(exc, "retryable", False))
     if isinstance(exc, auth_exceptions.TransportError):
@@ -1109,8 +1144,9 @@ class GcpKmsSigner(_GcpKmsKey):
             :class:`KeyReference`.
         client: a ``google.cloud.kms_v1.KeyManagementServiceClient`` to use as is.
         credentials: ``google.auth`` credentials, ``"default"`` for Application Default
-            Credentials (the default, except on a plaintext loopback endpoint, which gets no
-            credentials unless asked) or ``"anonymous"`` for none.
+            Credentials (the default, except on a plaintext loopback endpoint, which gets
+            the metadata server's token when ``GCE_METADATA_HOST`` names one, and no
+            credentials otherwise unless asked) or ``"anonymous"`` for none.
         endpoint: ``host[:port]`` of the service; default ``IMAGESIG_GCPKMS_ENDPOINT`` or
             ``cloudkms.googleapis.com``.
         algorithm: the algorithm the key must have (a :class:`SignatureAlgorithm` or its flag
