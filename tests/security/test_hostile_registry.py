@@ -1515,3 +1515,38 @@ def test_error_messages_never_contain_a_password_or_token(
         if (value := request.authorization) and value.startswith("Bearer ")
     ]
     assert_no_secret(info.value, *issued, BASIC.split()[1])
+
+
+@MODES
+def test_manifest_put_retries_while_a_blob_is_still_being_linked(
+    mode: str, registry: HostileRegistry, open_store: Callable[..., Any]
+) -> None:
+    manifest = build_manifest()
+    registry.route(
+        "PUT",
+        MANIFESTS,
+        [
+            error_response(400, "MANIFEST_BLOB_UNKNOWN"),
+            Response(201, {"Docker-Content-Digest": str(manifest.digest)}),
+        ],
+    )
+    policy = RetryPolicy(attempts=3, backoff=0.001, max_backoff=0.001)
+
+    stored = open_store(mode, retry=policy).put_manifest(tagged(registry).repository, manifest)
+
+    assert stored.digest == manifest.digest
+    assert len(registry.requests("PUT")) == 2
+
+
+@MODES
+def test_manifest_put_gives_up_when_a_blob_stays_unknown(
+    mode: str, registry: HostileRegistry, open_store: Callable[..., Any]
+) -> None:
+    registry.route("PUT", MANIFESTS, error_response(400, "MANIFEST_BLOB_UNKNOWN"))
+    policy = RetryPolicy(attempts=3, backoff=0.001, max_backoff=0.001)
+
+    with pytest.raises(RegistryError) as info:
+        open_store(mode, retry=policy).put_manifest(tagged(registry).repository, build_manifest())
+
+    assert info.value.errors == ("MANIFEST_BLOB_UNKNOWN",)
+    assert len(registry.requests("PUT")) == 4

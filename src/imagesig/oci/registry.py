@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from imagesig._flow import Exclusive, Flow, KeyedLocks, drive_async, drive_sync
+from imagesig._flow import Exclusive, Flow, KeyedLocks, Sleep, drive_async, drive_sync
 from imagesig._http import HTTPEnv, Received, RetryPolicy, client_settings, send
 from imagesig.errors import (
     BlobNotFoundError,
@@ -77,6 +77,8 @@ MAX_TAGS = 100_000
 """Most tags returned by one listing."""
 REFERRER_INDEX_ATTEMPTS = 5
 """Read-modify-write attempts when updating a referrers fallback index."""
+_BLOB_UNKNOWN_ATTEMPTS = 4
+"""Manifest PUTs tried while the registry still reports a just-uploaded blob unknown."""
 
 _DOCKER_HUB = "docker.io"
 _DOCKER_HUB_API = "registry-1.docker.io"
@@ -209,15 +211,22 @@ class RegistryProtocol:
         """Flow of :meth:`Store.put_manifest` (with the referrers fallback)."""
         target = tag or str(manifest.digest)
         what = f"manifest {repository}:{target}"
-        received = yield from self._send(
-            "PUT",
-            self._url(repository, "manifests", target),
-            repository,
-            what,
-            headers={"Content-Type": manifest.media_type},
-            content=manifest.raw,
-            actions=_PUSH,
-        )
+        for attempt in range(_BLOB_UNKNOWN_ATTEMPTS):
+            received = yield from self._send(
+                "PUT",
+                self._url(repository, "manifests", target),
+                repository,
+                what,
+                headers={"Content-Type": manifest.media_type},
+                content=manifest.raw,
+                actions=_PUSH,
+            )
+            # A blob that a concurrent writer is still linking into the repository can be
+            # reported present by HEAD yet unknown to the manifest check: wait and try again.
+            if received.status_code != 400 or "MANIFEST_BLOB_UNKNOWN" not in _error_codes(received):
+                break
+            if attempt + 1 < _BLOB_UNKNOWN_ATTEMPTS:
+                yield Sleep(self.retry.delay(attempt, None) or self.retry.backoff)
         if received.status_code not in (200, 201, 202):
             _raise_for_status(received, what, repository, ManifestNotFoundError, target)
         echoed = received.headers.get("docker-content-digest")
