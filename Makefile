@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python benchmarks/import_time.py
 	$(BIN)/python benchmarks/kms.py
 	$(BIN)/python benchmarks/verify.py
+	$(BIN)/python benchmarks/policy.py
 
 ci: test lint typecheck docs
 

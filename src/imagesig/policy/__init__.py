@@ -30,8 +30,8 @@ Kyverno quirks, and the choice made for each:
   policies.
 * The Audit flag of the mutateDigest check carries over from entry to entry: copied.
 * One unparsable image hides all images of the resource and the rule silently does not
-  apply: copied by :func:`~imagesig.policy.images.rule_images`, which also reports why, so
-  the evaluator can choose to surface it.
+  apply: :func:`~imagesig.policy.images.rule_images` copies that and reports why; the
+  evaluator fixes it, a matching rule fails with "failed to extract images: …".
 * Images with the same container name (or extractor ``key``), and extractors with the same
   ``name``, replace each other in Kyverno's maps, hiding images from verification: fixed,
   every image is kept (the ``images`` context variable still shows Kyverno's view).

@@ -30,6 +30,9 @@ Deliberate differences from Kyverno, besides those of the verify step:
 * ``required`` never trusts an annotation on the incoming object or, on ``UPDATE``, the old
   object's (Kyverno skips re-verification of unchanged images that its old annotation marks
   verified); with the cache, verifying again costs little;
+* a resource whose images cannot all be read (an unparsable reference, a container without
+  a name) fails every rule that matches it, "failed to extract images: …" (Kyverno sees no
+  images and the rule silently does not apply, admitting the readable images unverified);
 * results come in document order (Kyverno's order is that of Go maps, i.e. random);
 * only ``variable`` context entries are loaded; the others (``configMap``, ``apiCall``,
   ``imageRegistry``, ``globalReference``) need a cluster and give ``error`` "failed to load
@@ -105,6 +108,8 @@ SCOPED_ANNOTATION: Final = "kyverno.io/verify-images-scoped"
 DEFAULT_CONCURRENCY: Final = 16
 
 _SKIPPED_OPERATIONS: Final = ("DELETE", "CONNECT")
+# An extraction error quotes the image, which an attacker chooses: keep messages short.
+_MAX_REASON: Final = 512
 _PASS, _FAIL, _ERROR, _SKIP = RuleStatus.PASS, RuleStatus.FAIL, RuleStatus.ERROR, RuleStatus.SKIP
 
 
@@ -418,6 +423,13 @@ class _EvaluatorBase:
             default_registry=self._default_registry,
             enable_default_registry_mutation=self._registry_mutation,
         )
+        if extraction.error is not None:
+            # Kyverno sees no images and lets the resource through; an image the runtime
+            # could still pull next to an unparsable one would go unverified.
+            why = extraction.error
+            if len(why) > _MAX_REASON:
+                why = why[:_MAX_REASON] + "…"
+            return Response(_FAIL, f"failed to extract images: {why}", warn=True)
         images = [image for image in extraction.images if image_matches(image, rule.verify_images)]
         if not images:
             return None
