@@ -11,8 +11,12 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+from tests.support.oci_content import repository_name
 from tests.support.registry_server import RunningRegistry, start_registry
+from tests.support.signing import rekor, signer, tlog
 from tests.support.token_server import TokenServer
+
+__all__ = ["rekor", "signer", "tlog"]  # shared Rekor fixtures (a module may define its own)
 
 _REGISTRY_FIXTURES = frozenset({"registry", "basic_auth_registry", "token_auth_registry"})
 
@@ -76,3 +80,9 @@ def token_server(token_auth_registry: RunningRegistry) -> Iterator[TokenServer]:
     finally:
         server.token_lifetime, server.oauth_enabled = lifetime, oauth_enabled
         server.clear_requests()
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest) -> str:
+    """A repository name of the test's own."""
+    return repository_name(request.node.name)

@@ -11,19 +11,22 @@ envelope once, nothing else.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.support.oci_content import RecordingTransport, image, repository_name
+from tests.support.oci_content import RecordingTransport
 from tests.support.registry_server import RunningRegistry
+from tests.support.signing import (
+    async_registry_client,
+    push,
+    registry_client,
+    run_at_once,
+    sent_requests,
+)
 
-from imagesig import AsyncClient, Client, SignatureFormat, TransparencyLogOptions
-from imagesig.oci.credentials import StaticKeychain
+from imagesig import SignatureFormat, TransparencyLogOptions
 from imagesig.oci.model import Manifest
-from imagesig.reference import ImageReference
 from imagesig.signatures.attach import attestation_tag
 from imagesig.signatures.intoto import SLSA_PROVENANCE_V1_PREDICATE_TYPE
 from imagesig.signers import LocalSigner
@@ -36,45 +39,6 @@ MANY = 20
 PROVENANCE = {"runDetails": {"builder": {"id": "https://ci.example.com/builder"}}}
 
 
-@pytest.fixture(scope="module")
-def rekor() -> Iterator[RekorServer]:
-    with RekorServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def signer() -> LocalSigner:
-    return LocalSigner.generate()
-
-
-@pytest.fixture
-def tlog(rekor: RekorServer) -> TransparencyLogOptions:
-    return TransparencyLogOptions(rekor_url=rekor.url, trusted_root=rekor.trusted_root())
-
-
-@pytest.fixture
-def name(request: pytest.FixtureRequest) -> str:
-    return repository_name(request.node.name)
-
-
-def new_client(tlog: TransparencyLogOptions, transport: RecordingTransport | None = None) -> Client:
-    return Client(
-        keychain=StaticKeychain(),
-        trust_env=False,
-        transport=transport if transport is not None else RecordingTransport(),
-        tlog=tlog,
-    )
-
-
-def push(client: Client, reference: str) -> ImageReference:
-    parsed = ImageReference.parse(reference)
-    content = image(reference)
-    for blob in content.blobs:
-        client.push_blob(parsed.repository, blob)
-    client.push_manifest(parsed.repository, content.manifest, tag=parsed.tag)
-    return parsed
-
-
 @pytest.mark.parametrize("fmt", [BUNDLE, LEGACY])
 def test_attest_and_verify(
     registry: RunningRegistry,
@@ -83,7 +47,7 @@ def test_attest_and_verify(
     name: str,
     fmt: SignatureFormat,
 ) -> None:
-    with new_client(tlog) as client:
+    with registry_client(tlog) as client:
         reference = push(client, f"{registry.host}/{name}:v1")
         attested = client.attest_image(
             reference, PROVENANCE, "slsaprovenance1", signer=signer, format=fmt
@@ -117,13 +81,11 @@ def test_async_client_attest_and_verify(
     name: str,
     fmt: SignatureFormat,
 ) -> None:
-    with new_client(tlog) as client:
+    with registry_client(tlog) as client:
         reference = push(client, f"{registry.host}/{name}:v1")
 
     async def scenario() -> Any:
-        async with AsyncClient(
-            keychain=StaticKeychain(), trust_env=False, transport=RecordingTransport(), tlog=tlog
-        ) as client:
+        async with async_registry_client(tlog) as client:
             await client.attest_image(
                 reference, PROVENANCE, "slsaprovenance1", signer=signer, format=fmt
             )
@@ -146,28 +108,17 @@ def test_concurrent_attesters_keep_every_attestation(
 ) -> None:
     """Eight threads, each with its own client, attest one image at once: the ``.att``
     manifest (legacy) or the referrers index tag (bundle) keeps all eight."""
-    with new_client(tlog) as client:
+    with registry_client(tlog) as client:
         reference = push(client, f"{registry.host}/{name}:v1")
-    start = threading.Barrier(ATTESTERS)
-    errors: list[BaseException] = []
 
     def attest(number: int) -> None:
-        try:
-            with new_client(tlog) as own:
-                start.wait()
-                own.attest_image(
-                    reference, {"n": number}, "https://example.com/n", signer=signer, format=fmt
-                )
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        with registry_client(tlog) as own:
+            own.attest_image(
+                reference, {"n": number}, "https://example.com/n", signer=signer, format=fmt
+            )
 
-    threads = [threading.Thread(target=attest, args=(n,)) for n in range(ATTESTERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == []
-    with new_client(tlog) as client:
+    run_at_once(ATTESTERS, attest)
+    with registry_client(tlog) as client:
         result = client.verify_attestations(
             reference, [signer.public_key()], predicate_type="https://example.com/n"
         )
@@ -182,13 +133,6 @@ def test_concurrent_attesters_keep_every_attestation(
     )
 
 
-def _requests(transport: RecordingTransport) -> list[str]:
-    return [
-        f"{sent.method} {sent.url.path.split('/v2/', 1)[1]} {sent.status}"
-        for sent in transport.sent
-    ]
-
-
 @pytest.mark.parametrize("fmt", [BUNDLE, LEGACY])
 def test_verifying_twenty_attestations_sends_the_minimum_requests(
     registry: RunningRegistry,
@@ -198,7 +142,7 @@ def test_verifying_twenty_attestations_sends_the_minimum_requests(
     name: str,
     fmt: SignatureFormat,
 ) -> None:
-    with new_client(tlog) as client:
+    with registry_client(tlog) as client:
         reference = push(client, f"{registry.host}/{name}:v1")
         attested = [
             client.attest_image(reference, {"n": n}, "vuln", signer=signer, format=fmt)
@@ -220,7 +164,7 @@ def test_verifying_twenty_attestations_sends_the_minimum_requests(
     repo = reference.path
     transport = RecordingTransport()
     rekor.clear_requests()
-    with new_client(tlog, transport) as client:
+    with registry_client(tlog, transport) as client:
         result = client.verify_attestations(reference, [signer.public_key()], predicate_type="vuln")
     assert result.verified
     assert len(result.attestations) == MANY
@@ -236,7 +180,7 @@ def test_verifying_twenty_attestations_sends_the_minimum_requests(
     else:
         expected.extend([f"{fallback} 404", f"{att_tag} 200"])
     expected.extend(f"GET {repo}/blobs/{blob} 200" for blob in blobs)
-    sent = _requests(transport)
+    sent = sent_requests(transport)
     assert Counter(sent) == Counter(expected)
     assert len(sent) == len(expected)
 
@@ -244,12 +188,10 @@ def test_verifying_twenty_attestations_sends_the_minimum_requests(
     async_transport = RecordingTransport()
 
     async def scenario() -> Any:
-        async with AsyncClient(
-            keychain=StaticKeychain(), trust_env=False, transport=async_transport, tlog=tlog
-        ) as client:
+        async with async_registry_client(tlog, async_transport) as client:
             return await client.verify_attestations(
                 reference, signer.public_key(), predicate_type="vuln"
             )
 
     assert asyncio.run(scenario()).verified
-    assert Counter(_requests(async_transport)) == Counter(expected)
+    assert Counter(sent_requests(async_transport)) == Counter(expected)

@@ -9,20 +9,23 @@ are counted with a recording transport: they must be the minimum for each format
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
 import httpx
 import pytest
-from tests.support.oci_content import RecordingTransport, image, repository_name
+from tests.support.oci_content import RecordingTransport
 from tests.support.registry_server import RunningRegistry
+from tests.support.signing import (
+    async_registry_client,
+    push,
+    registry_client,
+    run_at_once,
+    sent_requests,
+)
 
-from imagesig import AsyncClient, Client, SignatureFormat, TransparencyLogOptions
-from imagesig.oci.credentials import StaticKeychain
+from imagesig import SignatureFormat, TransparencyLogOptions
 from imagesig.oci.model import Manifest
-from imagesig.reference import ImageReference
 from imagesig.signatures.attach import signature_tag
 from imagesig.signers import LocalSigner
 from imagesig.testing import RekorServer
@@ -30,46 +33,6 @@ from imagesig.testing import RekorServer
 BUNDLE = SignatureFormat.BUNDLE
 LEGACY = SignatureFormat.LEGACY
 APPENDERS = 8
-
-
-@pytest.fixture(scope="module")
-def rekor() -> Iterator[RekorServer]:
-    with RekorServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def signer() -> LocalSigner:
-    return LocalSigner.generate()
-
-
-@pytest.fixture
-def tlog(rekor: RekorServer) -> TransparencyLogOptions:
-    return TransparencyLogOptions(rekor_url=rekor.url, trusted_root=rekor.trusted_root())
-
-
-@pytest.fixture
-def name(request: pytest.FixtureRequest) -> str:
-    return repository_name(request.node.name)
-
-
-def new_client(tlog: TransparencyLogOptions, transport: RecordingTransport | None = None) -> Client:
-    return Client(
-        keychain=StaticKeychain(),
-        trust_env=False,
-        transport=transport if transport is not None else RecordingTransport(),
-        tlog=tlog,
-    )
-
-
-def push(client: Client, reference: str) -> ImageReference:
-    """Push a small image to ``reference`` (a tag) and return it parsed."""
-    parsed = ImageReference.parse(reference)
-    content = image(reference)
-    for blob in content.blobs:
-        client.push_blob(parsed.repository, blob)
-    client.push_manifest(parsed.repository, content.manifest, tag=parsed.tag)
-    return parsed
 
 
 @pytest.mark.parametrize("fmt", [BUNDLE, LEGACY])
@@ -80,7 +43,7 @@ def test_sign_and_verify(
     name: str,
     fmt: SignatureFormat,
 ) -> None:
-    with new_client(tlog) as client:
+    with registry_client(tlog) as client:
         reference = push(client, f"{registry.host}/{name}:v1")
         signed = client.sign_image(reference, signer, format=fmt, annotations={"env": "prod"})
         result = client.verify_image(reference, [signer.public_key()], annotations={"env": "prod"})
@@ -100,13 +63,11 @@ def test_async_client_sign_and_verify(
     name: str,
     fmt: SignatureFormat,
 ) -> None:
-    with new_client(tlog) as client:
+    with registry_client(tlog) as client:
         reference = push(client, f"{registry.host}/{name}:v1")
 
     async def scenario() -> Any:
-        async with AsyncClient(
-            keychain=StaticKeychain(), trust_env=False, transport=RecordingTransport(), tlog=tlog
-        ) as client:
+        async with async_registry_client(tlog) as client:
             await client.sign_image(reference, signer, format=fmt)
             return await client.verify_image(reference, signer.public_key())
 
@@ -119,26 +80,15 @@ def test_concurrent_appenders_keep_every_signature(
     registry: RunningRegistry, tlog: TransparencyLogOptions, signer: LocalSigner, name: str
 ) -> None:
     """Eight threads, each with its own client, append to one ``.sig`` manifest at once."""
-    with new_client(tlog) as client:
+    with registry_client(tlog) as client:
         reference = push(client, f"{registry.host}/{name}:v1")
-    start = threading.Barrier(APPENDERS)
-    errors: list[BaseException] = []
 
     def append(number: int) -> None:
-        try:
-            with new_client(tlog) as own:
-                start.wait()
-                own.sign_image(reference, signer, format=LEGACY, annotations={"n": str(number)})
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        with registry_client(tlog) as own:
+            own.sign_image(reference, signer, format=LEGACY, annotations={"n": str(number)})
 
-    threads = [threading.Thread(target=append, args=(n,)) for n in range(APPENDERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == []
-    with new_client(tlog) as client:
+    run_at_once(APPENDERS, append)
+    with registry_client(tlog) as client:
         digest = client.resolve(reference).digest
         manifest = client.get_manifest(reference.repository.with_tag(signature_tag(digest)))
         assert isinstance(manifest, Manifest)
@@ -147,13 +97,6 @@ def test_concurrent_appenders_keep_every_signature(
     assert result.verified
     assert len(result.signatures) == APPENDERS
     assert all(check.ok for check in result.signatures)
-
-
-def _requests(transport: RecordingTransport) -> list[str]:
-    return [
-        f"{sent.method} {sent.url.path.split('/v2/', 1)[1]} {sent.status}"
-        for sent in transport.sent
-    ]
 
 
 @pytest.mark.parametrize("fmt", [BUNDLE, LEGACY])
@@ -165,7 +108,7 @@ def test_verify_sends_the_minimum_requests(
     name: str,
     fmt: SignatureFormat,
 ) -> None:
-    with new_client(tlog) as client:
+    with registry_client(tlog) as client:
         reference = push(client, f"{registry.host}/{name}:v1")
         signed = client.sign_image(reference, signer, format=fmt)
     digest = signed.image.digest
@@ -176,15 +119,15 @@ def test_verify_sends_the_minimum_requests(
     referrers = f"{repo}/referrers/{digest}"
     transport = RecordingTransport()
     rekor.clear_requests()
-    with new_client(tlog, transport) as client:
+    with registry_client(tlog, transport) as client:
         first = client.verify_image(reference, [signer.public_key()])
-        first_requests = _requests(transport)
+        first_requests = sent_requests(transport)
         transport.clear()
         second = client.verify_image(reference, [signer.public_key()])
-        second_requests = _requests(transport)
+        second_requests = sent_requests(transport)
         transport.clear()
         pinned = client.verify_image(reference.with_digest(digest), [signer.public_key()])
-        pinned_requests = _requests(transport)
+        pinned_requests = sent_requests(transport)
     assert first.verified
     assert second.verified
     assert pinned.verified
@@ -222,7 +165,7 @@ def _manifest_raw(registry: RunningRegistry, path: str) -> bytes:
 def test_verify_a_signature_made_with_upload_off_needs_ignore(
     registry: RunningRegistry, tlog: TransparencyLogOptions, signer: LocalSigner, name: str
 ) -> None:
-    with new_client(tlog) as client:
+    with registry_client(tlog) as client:
         reference = push(client, f"{registry.host}/{name}:v1")
         client.sign_image(reference, signer, tlog=attrs.evolve(tlog, upload=False))
         strict = client.verify_image(reference, [signer.public_key()])

@@ -30,7 +30,15 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from tests.conftest import shared_dir
+from tests.support import cosign_vectors
+from tests.support.cosign_vectors import (
+    EMPTY_IMAGE_DIGEST,
+    EMPTY_IMAGE_MANIFEST,
+    KEYLESS_REASON,
+    VECTORS,
+    production_layout_client,
+    read,
+)
 from tests.support.oci_content import repository_name
 from tests.support.registry_server import (
     PushedImage,
@@ -42,7 +50,6 @@ from tests.support.registry_server import (
 from imagesig import (
     AttestationStatus,
     Client,
-    OCILayoutStore,
     SignatureFormat,
     TransparencyLogOptions,
     attest_image,
@@ -51,7 +58,7 @@ from imagesig import (
 from imagesig.oci.credentials import StaticKeychain
 from imagesig.oci.model import Manifest
 from imagesig.reference import Repository
-from imagesig.signatures.attach import AttachmentStorage, bundle_referrer_manifest
+from imagesig.signatures.attach import AttachmentStorage
 from imagesig.signatures.bundle import Bundle
 from imagesig.signatures.intoto import (
     COSIGN_CUSTOM_PREDICATE_TYPE,
@@ -65,27 +72,10 @@ from imagesig.testing import RekorServer
 from imagesig.tlog import TrustedRoot
 from imagesig.tlog.verify import ExpectedEntry, verify_log_entry
 
-VECTORS = shared_dir() / "vectors" / "cosign"
 VECTOR = "bundle-dsse-oci-attestation/oci-attestation.sigstore.json"
 REPO = Repository.parse("127.0.0.1:60943/repo")
-# go-containerregistry's empty image manifest: the subject of the attestation vector.
-EMPTY_IMAGE_MANIFEST = (
-    b'{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
-    b'"config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":115,'
-    b'"digest":"sha256:5b943e2b943f6c81dbbd4e2eca5121f4fcc39139e3d1219d6d89bd925b77d9fe"},'
-    b'"layers":[]}'
-)
-EMPTY_IMAGE_DIGEST = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
-KEYLESS_REASON = (
-    "the bundle is signed with a certificate (keyless signing); verifying it needs a "
-    "certificate identity, not a key"
-)
 
 needs_vectors = pytest.mark.skipif(not VECTORS.is_dir(), reason=f"vectors not found at {VECTORS}")
-
-
-def read(path: str) -> bytes:
-    return (VECTORS / path).read_bytes()
 
 
 def leaf_key(bundle: Bundle) -> PublicKey:
@@ -96,25 +86,16 @@ def leaf_key(bundle: Bundle) -> PublicKey:
 
 @pytest.fixture
 def layout_client(tmp_path: Path) -> Iterator[Client]:
-    production = TrustedRoot.from_file(VECTORS / "trust" / "trusted_root_pgi.json")
-    options = TransparencyLogOptions(trusted_root=production, offline=True)
-    with Client(stores={"*": OCILayoutStore(tmp_path)}, tlog=options) as opened:
+    with production_layout_client(tmp_path) as opened:
         yield opened
 
 
 def push_manifest(client: Client, raw: bytes, tag: str) -> Manifest:
-    manifest = Manifest.parse(raw)
-    client.push_manifest(REPO, manifest, tag=tag)
-    return manifest
+    return cosign_vectors.push_manifest(client, REPO, raw, tag)
 
 
 def attach(client: Client, subject: Manifest, bundle: bytes) -> None:
-    referrer = bundle_referrer_manifest(
-        bundle, subject.descriptor(), predicate_type=COSIGN_CUSTOM_PREDICATE_TYPE
-    )
-    client.push_blob(REPO, b"{}")
-    client.push_blob(REPO, bundle)
-    client.push_manifest(REPO, referrer)
+    cosign_vectors.attach_bundle(client, REPO, subject, bundle)
 
 
 # -- the cosign vector ------------------------------------------------------------------------

@@ -19,42 +19,32 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from tests.conftest import shared_dir
+from tests.support import cosign_vectors
+from tests.support.cosign_vectors import (
+    EMPTY_IMAGE_DIGEST,
+    EMPTY_IMAGE_MANIFEST,
+    KEYLESS_REASON,
+    VECTORS,
+    production_layout_client,
+    read,
+)
 
-from imagesig import Client, OCILayoutStore, SignatureFormat, TransparencyLogOptions
+from imagesig import Client, SignatureFormat, TransparencyLogOptions
 from imagesig.oci.model import Descriptor, Manifest
 from imagesig.reference import Repository
 from imagesig.signatures.attach import (
-    bundle_referrer_manifest,
     signature_manifest,
     signature_tag,
 )
 from imagesig.signatures.bundle import Bundle
-from imagesig.signatures.intoto import COSIGN_CUSTOM_PREDICATE_TYPE, Statement
+from imagesig.signatures.intoto import Statement
 from imagesig.signers import PublicKey
 from imagesig.tlog import TrustedRoot
 
-VECTORS = shared_dir() / "vectors" / "cosign"
 CONTAINERS_IMAGE_MAGIC = b"\x00sigstore-json\n"
 REPO = Repository.parse("192.168.64.2:5000/cosign-signed/key-1")
-# go-containerregistry's empty image manifest: the subject of the attestation vector.
-EMPTY_IMAGE_MANIFEST = (
-    b'{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
-    b'"config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":115,'
-    b'"digest":"sha256:5b943e2b943f6c81dbbd4e2eca5121f4fcc39139e3d1219d6d89bd925b77d9fe"},'
-    b'"layers":[]}'
-)
-EMPTY_IMAGE_DIGEST = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
-KEYLESS_REASON = (
-    "the bundle is signed with a certificate (keyless signing); verifying it needs a "
-    "certificate identity, not a key"
-)
 
 pytestmark = pytest.mark.skipif(not VECTORS.is_dir(), reason=f"vectors not found at {VECTORS}")
-
-
-def read(path: str) -> bytes:
-    return (VECTORS / path).read_bytes()
 
 
 def certificate_key(path: str) -> PublicKey:
@@ -63,16 +53,12 @@ def certificate_key(path: str) -> PublicKey:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Client]:
-    production = TrustedRoot.from_file(VECTORS / "trust" / "trusted_root_pgi.json")
-    options = TransparencyLogOptions(trusted_root=production, offline=True)
-    with Client(stores={"*": OCILayoutStore(tmp_path)}, tlog=options) as opened:
+    with production_layout_client(tmp_path) as opened:
         yield opened
 
 
 def push_manifest(client: Client, raw: bytes, tag: str) -> Manifest:
-    manifest = Manifest.parse(raw)
-    client.push_manifest(REPO, manifest, tag=tag)
-    return manifest
+    return cosign_vectors.push_manifest(client, REPO, raw, tag)
 
 
 @pytest.fixture
@@ -129,12 +115,7 @@ def test_legacy_key_rekor_signature_fails_with_the_keyless_certificate_key(
 
 
 def attach(client: Client, subject: Manifest, bundle: bytes) -> None:
-    referrer = bundle_referrer_manifest(
-        bundle, subject.descriptor(), predicate_type=COSIGN_CUSTOM_PREDICATE_TYPE
-    )
-    client.push_blob(REPO, b"{}")
-    client.push_blob(REPO, bundle)
-    client.push_manifest(REPO, referrer)
+    cosign_vectors.attach_bundle(client, REPO, subject, bundle)
 
 
 def test_cosign_attestation_bundle_is_found_on_its_image(client: Client) -> None:

@@ -16,14 +16,14 @@ import base64
 import hashlib
 import itertools
 import json
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from tests.support.signing import LAYOUT_REPO, digest_of, push_image, run_at_once
 
 from imagesig import (
     AsyncClient,
@@ -43,8 +43,8 @@ from imagesig.errors import (
     StatementError,
     UnknownLogError,
 )
-from imagesig.oci.model import OCI_CONFIG, OCI_EMPTY, OCI_LAYER, Descriptor, Manifest
-from imagesig.reference import Digest, ImageReference, Repository
+from imagesig.oci.model import OCI_EMPTY, Descriptor, Manifest
+from imagesig.reference import Digest, ImageReference
 from imagesig.signatures.attach import (
     LOG_BUNDLE_ANNOTATION,
     PREDICATE_TYPE_ANNOTATION,
@@ -91,7 +91,7 @@ from imagesig.tlog.entries import LogEntry, dsse_proposed_entry
 BUNDLE = SignatureFormat.BUNDLE
 LEGACY = SignatureFormat.LEGACY
 FORMATS = [BUNDLE, LEGACY]
-REPO = Repository.parse("registry.example.com/team/app")
+REPO = LAYOUT_REPO
 PROVENANCE = {
     "buildDefinition": {
         "buildType": "https://ci.example.com/build/v1",
@@ -106,50 +106,6 @@ VULN = {"scanner": {"uri": "pkg:scanner", "version": "1.0", "result": {}}}
 
 
 # -- fixtures and helpers -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def rekor() -> Iterator[RekorServer]:
-    with RekorServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def signer() -> LocalSigner:
-    return LocalSigner.generate()
-
-
-@pytest.fixture(scope="module")
-def other_signer() -> LocalSigner:
-    return LocalSigner.generate()
-
-
-@pytest.fixture
-def tlog(rekor: RekorServer) -> TransparencyLogOptions:
-    return TransparencyLogOptions(rekor_url=rekor.url, trusted_root=rekor.trusted_root())
-
-
-@pytest.fixture
-def client(tmp_path: Path, tlog: TransparencyLogOptions) -> Iterator[Client]:
-    with Client(stores={"*": OCILayoutStore(tmp_path / "oci")}, tlog=tlog) as opened:
-        yield opened
-
-
-def push_image(client: Client, seed: str, tag: str = "1.0") -> ImageReference:
-    """Push a small image unique to ``seed`` and return its tagged reference."""
-    config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
-    layer = f"layer of {seed}".encode()
-    client.push_blob(REPO, config)
-    client.push_blob(REPO, layer)
-    manifest = Manifest.build(
-        Descriptor.for_content(config, OCI_CONFIG), [Descriptor.for_content(layer, OCI_LAYER)]
-    )
-    client.push_manifest(REPO, manifest, tag=tag)
-    return REPO.with_tag(tag)
-
-
-def digest_of(client: Client, reference: ImageReference) -> Digest:
-    return client.resolve(reference).digest
 
 
 def statement(
@@ -504,26 +460,15 @@ def test_concurrent_attesters_keep_every_attestation(
     """Eight threads, each with its own client, attest one image in both formats at once."""
     with Client(stores={"*": OCILayoutStore(tmp_path)}, tlog=tlog) as client:
         reference = push_image(client, "concurrent")
-    start = threading.Barrier(8)
-    errors: list[BaseException] = []
 
     def attest(number: int) -> None:
-        try:
-            with Client(stores={"*": OCILayoutStore(tmp_path)}, tlog=tlog) as own:
-                start.wait()
-                fmt = LEGACY if number % 2 else BUNDLE
-                own.attest_image(
-                    reference, {"n": number}, "https://example.com/n", signer=signer, format=fmt
-                )
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        with Client(stores={"*": OCILayoutStore(tmp_path)}, tlog=tlog) as own:
+            fmt = LEGACY if number % 2 else BUNDLE
+            own.attest_image(
+                reference, {"n": number}, "https://example.com/n", signer=signer, format=fmt
+            )
 
-    threads = [threading.Thread(target=attest, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == []
+    run_at_once(8, attest)
     with Client(stores={"*": OCILayoutStore(tmp_path)}, tlog=tlog) as client:
         result = client.verify_attestations(
             reference, signer.public_key(), predicate_type="https://example.com/n"

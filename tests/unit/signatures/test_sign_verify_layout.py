@@ -13,13 +13,13 @@ import base64
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from tests.support.signing import LAYOUT_REPO, digest_of, push_image
 
 from imagesig import (
     AsyncClient,
@@ -37,7 +37,7 @@ from imagesig.errors import (
     UnknownLogError,
     UnknownSignerSchemeError,
 )
-from imagesig.oci.model import OCI_CONFIG, OCI_LAYER, Descriptor, Manifest
+from imagesig.oci.model import Descriptor, Manifest
 from imagesig.reference import Digest, ImageReference, Repository
 from imagesig.signatures.attach import (
     LOG_BUNDLE_ANNOTATION,
@@ -63,54 +63,10 @@ from imagesig.testing import RekorServer
 BUNDLE = SignatureFormat.BUNDLE
 LEGACY = SignatureFormat.LEGACY
 FORMATS = [BUNDLE, LEGACY]
-REPO = Repository.parse("registry.example.com/team/app")
+REPO = LAYOUT_REPO
 
 
 # -- fixtures and helpers -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def rekor() -> Iterator[RekorServer]:
-    with RekorServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def signer() -> LocalSigner:
-    return LocalSigner.generate()
-
-
-@pytest.fixture(scope="module")
-def other_signer() -> LocalSigner:
-    return LocalSigner.generate()
-
-
-@pytest.fixture
-def tlog(rekor: RekorServer) -> TransparencyLogOptions:
-    return TransparencyLogOptions(rekor_url=rekor.url, trusted_root=rekor.trusted_root())
-
-
-@pytest.fixture
-def client(tmp_path: Path, tlog: TransparencyLogOptions) -> Iterator[Client]:
-    with Client(stores={"*": OCILayoutStore(tmp_path / "oci")}, tlog=tlog) as opened:
-        yield opened
-
-
-def push_image(client: Client, seed: str, tag: str = "1.0") -> ImageReference:
-    """Push a small image unique to ``seed`` and return its tagged reference."""
-    config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
-    layer = f"layer of {seed}".encode()
-    client.push_blob(REPO, config)
-    client.push_blob(REPO, layer)
-    manifest = Manifest.build(
-        Descriptor.for_content(config, OCI_CONFIG), [Descriptor.for_content(layer, OCI_LAYER)]
-    )
-    client.push_manifest(REPO, manifest, tag=tag)
-    return REPO.with_tag(tag)
-
-
-def digest_of(client: Client, reference: ImageReference) -> Digest:
-    return client.resolve(reference).digest
 
 
 def sig_manifest(client: Client, digest: Digest) -> Manifest:
