@@ -10,8 +10,6 @@ metadata fake through the real google-auth.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import subprocess
 import sys
@@ -20,17 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.google_registries import FAST, OTHER_HOST, basic, protected_registries
 from tests.support.hostile_registry import (
     AsyncHostMapTransport,
     HostileRegistry,
     HostMapTransport,
-    RecordedRequest,
 )
-from tests.support.hostile_registry import Response as FakeResponse
 from tests.support.metadata_server import MetadataServer, point_google_auth_at
 
 from imagesig import AsyncClient, Client
-from imagesig._http import RetryPolicy
 from imagesig.credentials import GoogleRegistryKeychain
 from imagesig.credentials.registry import GOOGLE_REGISTRY_USERNAME
 from imagesig.errors import (
@@ -42,20 +38,6 @@ from imagesig.errors import (
 from imagesig.oci.credentials import ChainKeychain, DockerConfigKeychain, StaticKeychain
 
 GOOGLE_HOST = "us-docker.pkg.dev"
-OTHER_HOST = "registry.test"
-FAST = RetryPolicy(attempts=2, backoff=0.001, max_backoff=0.01)
-
-
-def _basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-
-
-def _protected(request: RecordedRequest) -> FakeResponse:
-    """A registry that wants Basic credentials and then has no such manifest."""
-    if request.authorization is None:
-        return FakeResponse(401, headers={"WWW-Authenticate": 'Basic realm="registry"'})
-    body = json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "unknown"}]})
-    return FakeResponse(404, headers={"Content-Type": "application/json"}, body=body.encode())
 
 
 @pytest.fixture
@@ -72,13 +54,8 @@ def metadata(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Metada
 
 @pytest.fixture
 def registries() -> Iterator[dict[str, HostileRegistry]]:
-    servers = {GOOGLE_HOST: HostileRegistry("google"), OTHER_HOST: HostileRegistry("other")}
-    for server in servers.values():
-        server.start()
-        server.route(("GET", "HEAD"), r"/v2/.*", _protected)
-    yield servers
-    for server in servers.values():
-        server.close()
+    with protected_registries(GOOGLE_HOST) as servers:
+        yield servers
 
 
 def _client(registries: dict[str, HostileRegistry]) -> Client:
@@ -110,7 +87,7 @@ def test_a_google_registry_gets_the_access_token(
     with _client(registries) as client, pytest.raises(ManifestNotFoundError):
         client.resolve(f"{GOOGLE_HOST}/project/repo/app:1.0")
     authorizations = [r.authorization for r in registries[GOOGLE_HOST].requests()]
-    assert _basic(GOOGLE_REGISTRY_USERNAME, metadata.access_token) in authorizations
+    assert basic(GOOGLE_REGISTRY_USERNAME, metadata.access_token) in authorizations
     assert len(metadata.requests_to("/token")) == 1
 
 
@@ -141,7 +118,7 @@ async def test_the_async_client_does_the_same(
         with pytest.raises(ManifestNotFoundError):
             await client.resolve(f"{GOOGLE_HOST}/project/repo/app:1.0")
     authorizations = [r.authorization for r in registries[GOOGLE_HOST].requests()]
-    assert _basic(GOOGLE_REGISTRY_USERNAME, metadata.access_token) in authorizations
+    assert basic(GOOGLE_REGISTRY_USERNAME, metadata.access_token) in authorizations
     assert all(r.authorization is None for r in registries[OTHER_HOST].requests())
 
 

@@ -16,11 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.hostile_registry import HostileRegistry, HostMapTransport, RecordedRequest
-from tests.support.hostile_registry import Response as FakeResponse
+from tests.support.google_registries import FAST, OTHER_HOST, basic, protected_registries
+from tests.support.hostile_registry import HostileRegistry, HostMapTransport
 from tests.support.metadata_server import MetadataServer, point_google_auth_at
 
-from imagesig._http import RetryPolicy
 from imagesig.credentials import GoogleAccessTokenSource, GoogleRegistryKeychain, ambient_keychain
 from imagesig.credentials.registry import GOOGLE_REGISTRY_USERNAME
 from imagesig.errors import ManifestNotFoundError, RegistryAuthError, RegistryError
@@ -29,20 +28,6 @@ from imagesig.oci.registry import RegistryStore
 from imagesig.reference import ImageReference
 
 GOOGLE_HOST = "europe-docker.pkg.dev"
-OTHER_HOST = "registry.test"
-FAST = RetryPolicy(attempts=2, backoff=0.001, max_backoff=0.01)
-
-
-def _basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-
-
-def _protected(request: RecordedRequest) -> FakeResponse:
-    """A registry that wants Basic credentials and then has no such manifest."""
-    if request.authorization is None:
-        return FakeResponse(401, headers={"WWW-Authenticate": 'Basic realm="registry"'})
-    body = json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "unknown"}]})
-    return FakeResponse(404, headers={"Content-Type": "application/json"}, body=body.encode())
 
 
 @pytest.fixture
@@ -54,13 +39,8 @@ def metadata(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Metada
 
 @pytest.fixture
 def registries() -> Iterator[dict[str, HostileRegistry]]:
-    servers = {GOOGLE_HOST: HostileRegistry("google"), OTHER_HOST: HostileRegistry("other")}
-    for server in servers.values():
-        server.start()
-        server.route(("GET", "HEAD"), r"/v2/.*", _protected)
-    yield servers
-    for server in servers.values():
-        server.close()
+    with protected_registries(GOOGLE_HOST) as servers:
+        yield servers
 
 
 def _store(keychain: object, registries: dict[str, HostileRegistry]) -> RegistryStore:
@@ -87,7 +67,7 @@ def test_google_registry_gets_an_access_token(
     for text in (caplog.text, caught.value.diagnostics(), repr(credential), repr(keychain)):
         assert metadata.access_token not in text
     authorizations = [r.authorization for r in registries[GOOGLE_HOST].requests()]
-    assert _basic(GOOGLE_REGISTRY_USERNAME, metadata.access_token) in authorizations
+    assert basic(GOOGLE_REGISTRY_USERNAME, metadata.access_token) in authorizations
     assert len(metadata.requests_to("/token")) == 1
 
 
@@ -113,7 +93,7 @@ def test_docker_config_comes_first(
     with _store(keychain, registries) as store, pytest.raises(ManifestNotFoundError):
         store.resolve(ImageReference.parse(f"{GOOGLE_HOST}/project/repo/app:1.0"))
     authorizations = {r.authorization for r in registries[GOOGLE_HOST].requests()}
-    assert _basic("_json_key", "from-docker-login") in authorizations
+    assert basic("_json_key", "from-docker-login") in authorizations
     assert metadata.requests_to("/token") == []
 
 

@@ -15,11 +15,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.loopback_http import LoopbackHTTPFake, LoopbackHTTPServer
 from tests.support.token_server import TokenSigner
 
 __all__ = ["GitHubOIDCServer", "OIDCRequest"]
@@ -38,8 +38,7 @@ class OIDCRequest:
     status: int
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoopbackHTTPServer):
     fake: GitHubOIDCServer
 
 
@@ -54,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class GitHubOIDCServer:
+class GitHubOIDCServer(LoopbackHTTPFake):
     """The fake; a context manager that starts and stops it.
 
     Attributes:
@@ -67,7 +66,11 @@ class GitHubOIDCServer:
         lifetime: seconds tokens live (negative: already expired).
     """
 
+    handler = _Handler
+    server_class = _Server
+
     def __init__(self) -> None:
+        super().__init__()
         self.signer = TokenSigner()
         self.request_token = "ghs_" + secrets.token_urlsafe(30)
         self.statuses: list[int] = []
@@ -77,38 +80,13 @@ class GitHubOIDCServer:
         self.lifetime = 300
         self._lock = threading.Lock()
         self._requests: list[OIDCRequest] = []
-        self._server: _Server | None = None
-
-    def start(self) -> GitHubOIDCServer:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> GitHubOIDCServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
         """The request URL, with the query string the real one has."""
-        assert self._server is not None, "the server is not running"
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}/_apis/distributedtask/hubs/build/token?api-version=2.0"
+        return (
+            f"http://127.0.0.1:{self.port}/_apis/distributedtask/hubs/build/token?api-version=2.0"
+        )
 
     def environment(self) -> dict[str, str]:
         """``ACTIONS_ID_TOKEN_REQUEST_URL`` and ``ACTIONS_ID_TOKEN_REQUEST_TOKEN``."""

@@ -29,13 +29,13 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from tests.support.loopback_http import LoopbackHTTPFake, LoopbackHTTPServer
 from tests.support.token_server import TokenSigner
 
 __all__ = [
@@ -80,8 +80,7 @@ class MetadataRequest:
     status: int
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoopbackHTTPServer):
     fake: MetadataServer
 
 
@@ -99,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class MetadataServer:
+class MetadataServer(LoopbackHTTPFake):
     """The fake; a context manager that starts and stops it.
 
     Attributes:
@@ -116,7 +115,12 @@ class MetadataServer:
         identity_body: answer identity requests with this body instead of a JWT.
     """
 
+    handler = _Handler
+    server_class = _Server
+    not_running = "the metadata server is not running"
+
     def __init__(self) -> None:
+        super().__init__()
         self.signer = TokenSigner()
         self.service_account_email = "signer@test-project.iam.gserviceaccount.com"
         self.project_id = "test-project"
@@ -130,41 +134,13 @@ class MetadataServer:
         self.identity_body: str | None = None
         self._lock = threading.Lock()
         self._requests: list[MetadataRequest] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def start(self) -> MetadataServer:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> MetadataServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    # -- lifecycle: start, stop and ``with`` come from LoopbackHTTPFake ------------------------
 
     @property
     def host(self) -> str:
         """``127.0.0.1:PORT``, the value for ``GCE_METADATA_HOST`` and ``GCE_METADATA_IP``."""
-        assert self._server is not None, "the metadata server is not running"
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return f"127.0.0.1:{self.port}"
 
     @property
     def iam_idtoken_endpoint(self) -> str:

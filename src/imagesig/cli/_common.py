@@ -15,17 +15,22 @@ from imagesig.errors import ImageSigError, PasswordRequiredError
 
 if TYPE_CHECKING:
     from imagesig.client import Client
-    from imagesig.reference import ImageReference
-    from imagesig.signatures.options import TransparencyLogOptions
+    from imagesig.reference import Digest, ImageReference
+    from imagesig.signatures.options import SignatureFormat, TransparencyLogOptions
+    from imagesig.tlog.entries import LogEntry
 
 __all__ = [
     "UsageError",
     "annotations_from",
+    "attachment_location",
     "emit_json",
     "key_password",
+    "log_entry_to_dict",
     "make_client",
     "parse_image",
     "password_prompt",
+    "print_log_entry",
+    "signature_format",
     "tlog_options",
     "wants_json",
 ]
@@ -186,3 +191,58 @@ def tlog_options(args: argparse.Namespace, *, signing: bool) -> TransparencyLogO
         options["ignore"] = args.insecure_ignore_tlog
         options["offline"] = args.offline
     return TransparencyLogOptions(**options)
+
+
+def signature_format(args: argparse.Namespace) -> SignatureFormat:
+    """``--format`` or cosign's ``--new-bundle-format``; both given must agree."""
+    from imagesig.signatures.options import SignatureFormat  # noqa: PLC0415 - lazy CLI import
+
+    chosen = None if args.format is None else SignatureFormat(args.format)
+    if args.new_bundle_format is not None:
+        implied = SignatureFormat.BUNDLE if args.new_bundle_format else SignatureFormat.LEGACY
+        if chosen is not None and chosen is not implied:
+            raise UsageError(
+                f"--format {chosen.value} contradicts "
+                f"--new-bundle-format={str(args.new_bundle_format).lower()}",
+                hint="give only one of them",
+            )
+        chosen = implied
+    return SignatureFormat.BUNDLE if chosen is None else chosen
+
+
+def attachment_location(
+    image: ImageReference, attached_as: SignatureFormat, digest: Digest, suffix: str
+) -> str:
+    """Where ``sign``/``attest`` put what they made: the ``.sig``/``.att`` tag or a referrer.
+
+    Args:
+        image: the signed or attested image (pinned).
+        attached_as: the format it was attached in.
+        digest: the digest of the referrer manifest (the bundle format).
+        suffix: ``"sig"`` or ``"att"``, the legacy tag's suffix.
+    """
+    from imagesig.signatures.options import SignatureFormat  # noqa: PLC0415 - lazy CLI import
+
+    if attached_as is SignatureFormat.LEGACY and image.digest is not None:
+        return f"tag {image.digest.tag_suffix}.{suffix}"
+    return f"referrer {digest}"
+
+
+def log_entry_to_dict(entry: LogEntry | None) -> dict[str, Any] | None:
+    """The ``log_entry`` member of the JSON ``sign`` and ``attest`` print."""
+    if entry is None:
+        return None
+    return {
+        "log_index": entry.log_index,
+        "integrated_time": entry.integrated_time,
+        "log_id": entry.log_id.hex(),
+        "uuid": entry.uuid,
+    }
+
+
+def print_log_entry(entry: LogEntry | None) -> None:
+    """The ``transparency log:`` line of the text ``sign`` and ``attest`` print."""
+    if entry is None:
+        print("  transparency log: not uploaded (--tlog-upload=false)")
+    else:
+        print(f"  transparency log: entry {entry.log_index}")

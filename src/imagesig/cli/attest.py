@@ -10,14 +10,17 @@ from typing import Any
 from imagesig import AttestResult, SignatureFormat
 from imagesig.cli._common import (
     UsageError,
+    attachment_location,
     emit_json,
     key_password,
+    log_entry_to_dict,
     make_client,
     parse_image,
+    print_log_entry,
+    signature_format,
     tlog_options,
     wants_json,
 )
-from imagesig.cli.sign import _format
 
 __all__ = ["attest_result_to_dict", "run"]
 
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     image = parse_image(args.image)
-    attestation_format = _format(args)
+    attestation_format = signature_format(args)
     if args.replace and attestation_format is not SignatureFormat.LEGACY:
         raise UsageError(
             "--replace applies to the legacy format only",
@@ -58,11 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Attested {result.image}")
         print(f"  predicate type: {result.predicate_type}")
         print(f"  attestation: {result.format.value}, {_location(result)}")
-        entry = result.log_entry
-        if entry is None:
-            print("  transparency log: not uploaded (--tlog-upload=false)")
-        else:
-            print(f"  transparency log: entry {entry.log_index}")
+        print_log_entry(result.log_entry)
     return 0
 
 
@@ -86,7 +85,6 @@ def _read_predicate(path: str, limit: int) -> bytes:
 
 def attest_result_to_dict(result: AttestResult) -> dict[str, Any]:
     """The JSON ``imagesig attest --output json`` prints (keys are stable)."""
-    entry = result.log_entry
     return {
         "image": str(result.image),
         "digest": str(result.image.digest),
@@ -98,19 +96,9 @@ def attest_result_to_dict(result: AttestResult) -> dict[str, Any]:
             "size": result.attestation.size,
         },
         "location": _location(result),
-        "log_entry": None
-        if entry is None
-        else {
-            "log_index": entry.log_index,
-            "integrated_time": entry.integrated_time,
-            "log_id": entry.log_id.hex(),
-            "uuid": entry.uuid,
-        },
+        "log_entry": log_entry_to_dict(result.log_entry),
     }
 
 
 def _location(result: AttestResult) -> str:
-    digest = result.image.digest
-    if result.format is SignatureFormat.LEGACY and digest is not None:
-        return f"tag {digest.tag_suffix}.att"
-    return f"referrer {result.attestation.digest}"
+    return attachment_location(result.image, result.format, result.attestation.digest, "att")

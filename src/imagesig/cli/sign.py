@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from imagesig import SignatureFormat, SignResult
+from imagesig import SignResult
 from imagesig.cli._common import (
-    UsageError,
     annotations_from,
+    attachment_location,
     emit_json,
     key_password,
+    log_entry_to_dict,
     make_client,
     parse_image,
+    print_log_entry,
+    signature_format,
     tlog_options,
     wants_json,
 )
@@ -23,7 +26,7 @@ __all__ = ["run", "sign_result_to_dict"]
 def run(args: argparse.Namespace) -> int:
     """Sign ``args.image``; print where the signature went and its log entry."""
     image = parse_image(args.image)
-    signature_format = _format(args)
+    chosen_format = signature_format(args)
     annotations = annotations_from(args.annotations)
     tlog = tlog_options(args, signing=True)
     with make_client(args, image) as client:
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
             image,
             args.key,
             annotations=annotations,
-            format=signature_format,
+            format=chosen_format,
             tlog=tlog,
             password=key_password(args.key),
         )
@@ -42,17 +45,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"Signed {result.image}")
         print(f"  signature: {result.format.value}, {_location(result)}")
-        entry = result.log_entry
-        if entry is None:
-            print("  transparency log: not uploaded (--tlog-upload=false)")
-        else:
-            print(f"  transparency log: entry {entry.log_index}")
+        print_log_entry(result.log_entry)
     return 0
 
 
 def sign_result_to_dict(result: SignResult) -> dict[str, Any]:
     """The JSON ``imagesig sign --output json`` prints (keys are stable)."""
-    entry = result.log_entry
     return {
         "image": str(result.image),
         "digest": str(result.image.digest),
@@ -63,34 +61,9 @@ def sign_result_to_dict(result: SignResult) -> dict[str, Any]:
             "size": result.signature.size,
         },
         "location": _location(result),
-        "log_entry": None
-        if entry is None
-        else {
-            "log_index": entry.log_index,
-            "integrated_time": entry.integrated_time,
-            "log_id": entry.log_id.hex(),
-            "uuid": entry.uuid,
-        },
+        "log_entry": log_entry_to_dict(result.log_entry),
     }
 
 
 def _location(result: SignResult) -> str:
-    digest = result.image.digest
-    if result.format is SignatureFormat.LEGACY and digest is not None:
-        return f"tag {digest.tag_suffix}.sig"
-    return f"referrer {result.signature.digest}"
-
-
-def _format(args: argparse.Namespace) -> SignatureFormat:
-    """``--format`` or cosign's ``--new-bundle-format``; both given must agree."""
-    chosen = None if args.format is None else SignatureFormat(args.format)
-    if args.new_bundle_format is not None:
-        implied = SignatureFormat.BUNDLE if args.new_bundle_format else SignatureFormat.LEGACY
-        if chosen is not None and chosen is not implied:
-            raise UsageError(
-                f"--format {chosen.value} contradicts "
-                f"--new-bundle-format={str(args.new_bundle_format).lower()}",
-                hint="give only one of them",
-            )
-        chosen = implied
-    return SignatureFormat.BUNDLE if chosen is None else chosen
+    return attachment_location(result.image, result.format, result.signature.digest, "sig")
