@@ -95,6 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if args.output in ("yaml", "table") and (
+        args.command != "policy" or getattr(args, "policy_command", None) != "apply"
+    ):
+        print(
+            f"error: --output {args.output} is offered by 'policy apply' only; use text or json",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         module = importlib.import_module(f"imagesig.cli.{args._module}")
         code: int = module.run(args)

@@ -105,9 +105,10 @@ def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
     group.add_argument(
         "-o",
         "--output",
-        choices=("text", "json"),
+        choices=("text", "json", "yaml", "table"),
         default=argparse.SUPPRESS if suppress else "text",
-        help="output format (default: text); json is stable and machine-readable",
+        help="output format (default: text); json is stable and machine-readable; "
+        "yaml and table are for 'policy apply'",
     )
     group.add_argument(
         "--debug",

@@ -163,17 +163,49 @@ def _apply(args: argparse.Namespace) -> int:
         evaluator = _evaluator(policies, client)
         reports = [_evaluate(evaluator, resource) for resource in resources]
     blocked = any(report.blocked for report in reports)
+    document = {
+        "blocked": blocked,
+        "reports": [report.to_dict() for report in reports],
+        "summary": _total(reports),
+    }
     if wants_json(args):
-        emit_json(
-            {
-                "blocked": blocked,
-                "reports": [report.to_dict() for report in reports],
-                "summary": _total(reports),
-            }
-        )
+        emit_json(document)
+    elif args.output == "yaml":
+        import yaml  # noqa: PLC0415 - only this output needs it
+
+        print(yaml.safe_dump(document, sort_keys=False), end="")
+    elif args.output == "table":
+        _print_table(reports)
     else:
         _print_reports(reports)
     return 1 if blocked else 0
+
+
+_TABLE_COLUMNS = ("RESOURCE", "POLICY/RULE", "IMAGE", "STATUS", "BLOCKING", "MESSAGE")
+
+
+def _print_table(reports: Sequence[PolicyReport]) -> None:
+    """One row per rule result, aligned columns, like ``kyverno apply --table``."""
+    rows = [
+        (
+            f"{report.kind}/{report.namespace}/{report.name}".replace("//", "/"),
+            f"{result.policy_key}/{result.rule}",
+            result.image or "-",
+            result.status.value,
+            "yes" if result.blocking else "no",
+            " ".join(result.message.split()),
+        )
+        for report in reports
+        for result in report.results
+    ]
+    widths = [
+        max(len(column), *(len(row[i]) for row in rows)) if rows else len(column)
+        for i, column in enumerate(_TABLE_COLUMNS)
+    ]
+    for row in (_TABLE_COLUMNS, *rows):
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 def _total(reports: Sequence[PolicyReport]) -> dict[str, int]:
