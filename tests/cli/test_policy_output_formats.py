@@ -6,9 +6,9 @@ import json
 
 import pytest
 import yaml
+from tests.conftest import shared_dir
 
 from imagesig.cli import main
-from tests.conftest import shared_dir
 
 DIGEST_CASE = shared_dir() / "vectors" / "kyverno" / "cli-digest"
 
