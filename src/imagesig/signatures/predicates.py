@@ -281,12 +281,7 @@ class SLSAProvenanceV02:
         names, plus the version-neutral ``version``, ``builderId``, ``buildType``,
         ``materials`` and ``parameters``."""
         return {
-            "predicateType": self.PREDICATE_TYPE,
-            "version": self.version,
-            "builderId": self.builder_id,
-            "buildType": self.build_type,
-            "materials": [item.to_dict() for item in self.materials],
-            "parameters": _plain(self.parameters),
+            **_provenance_dict(self),
             "configSource": None if self.config_source is None else self.config_source.to_dict(),
             "entryPoint": self.entry_point,
             "environment": _plain(self.environment),
@@ -376,12 +371,7 @@ class SLSAProvenanceV1:
     def to_dict(self) -> dict[str, Any]:
         """Return a plain dict for conditions (see :meth:`SLSAProvenanceV02.to_dict`)."""
         return {
-            "predicateType": self.PREDICATE_TYPE,
-            "version": self.version,
-            "builderId": self.builder_id,
-            "buildType": self.build_type,
-            "materials": [item.to_dict() for item in self.materials],
-            "parameters": _plain(self.parameters),
+            **_provenance_dict(self),
             "externalParameters": _plain(self.external_parameters),
             "internalParameters": _plain(self.internal_parameters),
             "resolvedDependencies": [item.to_dict() for item in self.resolved_dependencies],
@@ -392,6 +382,18 @@ class SLSAProvenanceV1:
             "finishedOn": self.finished_on,
             "byproducts": [item.to_dict() for item in self.byproducts],
         }
+
+
+def _provenance_dict(view: SLSAProvenanceV02 | SLSAProvenanceV1) -> dict[str, Any]:
+    """The version-neutral fields of either provenance view's :meth:`to_dict`."""
+    return {
+        "predicateType": view.PREDICATE_TYPE,
+        "version": view.version,
+        "builderId": view.builder_id,
+        "buildType": view.build_type,
+        "materials": [item.to_dict() for item in view.materials],
+        "parameters": _plain(view.parameters),
+    }
 
 
 @attrs.frozen

@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeAlias, TypeVar
 
 import attrs
 
@@ -64,12 +64,13 @@ from imagesig.signatures.attach import (
     LOG_BUNDLE_ANNOTATION,
     SIGNATURE_ANNOTATION,
     AttachedSignature,
+    Discovery,
     discover_flow,
     resolve_digest_flow,
 )
 from imagesig.signatures.bundle import Bundle
 from imagesig.signatures.dsse import IN_TOTO_PAYLOAD_TYPE, MAX_SIGNATURE_BYTES
-from imagesig.signatures.intoto import Statement, Subject
+from imagesig.signatures.intoto import MAX_STATEMENT_BYTES, Statement
 from imagesig.signatures.options import SignatureFormat, TransparencyLogOptions
 from imagesig.signatures.result import (
     VERIFIED_REASON,
@@ -265,16 +266,30 @@ def _check_legacy(found: AttachedSignature, ctx: _Context) -> Flow[SignatureChec
         digest_hex=hashlib.new(algorithm, content).hexdigest(),
         algorithm=algorithm,
     )
-    annotation = layer.annotations.get(LOG_BUNDLE_ANNOTATION)
+    verified = yield from _layer_log_entry(layer.annotations, ctx, key, expected)
+    return _passed(SignatureFormat.LEGACY, key, verified)
+
+
+def _layer_log_entry(
+    annotations: Mapping[str, str],
+    ctx: _Context,
+    key: PublicKey,
+    expected: ExpectedEntry,
+    *,
+    query: str | None = None,
+) -> Flow[VerifiedLogEntry]:
+    """The entry vouching for a layer's signature: the one in its
+    ``dev.sigstore.cosign/bundle`` annotation, or else one found in the log (see
+    :func:`_search_log`)."""
+    assert ctx.root is not None
+    annotation = annotations.get(LOG_BUNDLE_ANNOTATION)
     if annotation:
         try:
             entry = LogEntry.from_cosign_bundle_annotation(annotation)
-            verified = verify_log_entry(entry, ctx.root, expected)
+            return verify_log_entry(entry, ctx.root, expected)
         except (TransparencyLogError, SizeLimitExceededError) as exc:
             raise _RefusedError(_tlog_reason(exc), key_id=key.key_id) from exc
-    else:
-        verified = yield from _search_log(expected, ctx, key)
-    return _passed(SignatureFormat.LEGACY, key, verified)
+    return (yield from _search_log(expected, ctx, key, query=query))
 
 
 def _search_log(
@@ -326,33 +341,62 @@ def _describe_subjects(statement: Statement) -> str:
     return "; ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
-def _check_bundle(found: AttachedSignature, bundle: Bundle, ctx: _Context) -> SignatureCheck:
+def _check_bundle_version(bundle: Bundle) -> None:
     if bundle.version[:2] < (0, 3):
         version = ".".join(map(str, bundle.version))
         raise _RefusedError(
             f"bundle version {version} is older than 0.3, the oldest accepted on images"
         )
+
+
+def _parse_statement(
+    payload_type: str, payload: bytes, *, max_bytes: int = MAX_STATEMENT_BYTES
+) -> Statement:
+    """The in-toto statement a DSSE envelope carries, refused unless its type says so."""
+    if payload_type != IN_TOTO_PAYLOAD_TYPE:
+        raise _RefusedError(
+            f"the DSSE payloadType is {payload_type[:100]!r}, not {IN_TOTO_PAYLOAD_TYPE!r}"
+        )
+    try:
+        return Statement.parse(payload, max_bytes=max_bytes)
+    except (SignatureFormatError, SizeLimitExceededError) as exc:
+        raise _RefusedError(f"the in-toto statement is malformed: {exc.message}") from exc
+
+
+def _check_subject(statement: Statement, ctx: _Context) -> None:
+    """One subject is the verified image and carries every required annotation."""
+    subject = statement.matching_subject(ctx.digest)
+    if subject is None:
+        raise _RefusedError(
+            f"the in-toto statement's subject is {_describe_subjects(statement)}, not the "
+            f"verified image {ctx.digest}"
+        )
+    _check_annotations(subject.annotations, ctx, "the statement's subject")
+
+
+def _bundle_log_entry(
+    bundle: Bundle, ctx: _Context, key: PublicKey, expected: ExpectedEntry
+) -> VerifiedLogEntry:
+    """The first of a bundle's own transparency-log entries that vouches for it."""
+    assert ctx.root is not None
+    try:
+        entries = bundle.log_entries()
+        if not entries:
+            raise _RefusedError("the bundle carries no transparency-log entry", key_id=key.key_id)
+        verified = verify_log_entries(entries, ctx.root, expected)
+    except (TransparencyLogError, SizeLimitExceededError) as exc:
+        raise _RefusedError(_tlog_reason(exc), key_id=key.key_id) from exc
+    return verified[0]
+
+
+def _check_bundle(found: AttachedSignature, bundle: Bundle, ctx: _Context) -> SignatureCheck:
+    _check_bundle_version(bundle)
     material = bundle.verification_material
     keyless = material.leaf_certificate is not None
     expected: ExpectedEntry
     if bundle.dsse_envelope is not None:
         envelope = bundle.dsse_envelope
-        if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE:
-            raise _RefusedError(
-                f"the DSSE payloadType is {envelope.payload_type[:100]!r}, not "
-                f"{IN_TOTO_PAYLOAD_TYPE!r}"
-            )
-        try:
-            statement = Statement.parse(envelope.payload)
-        except (SignatureFormatError, SizeLimitExceededError) as exc:
-            raise _RefusedError(f"the in-toto statement is malformed: {exc.message}") from exc
-        subject: Subject | None = statement.matching_subject(ctx.digest)
-        if subject is None:
-            raise _RefusedError(
-                f"the in-toto statement's subject is {_describe_subjects(statement)}, not the "
-                f"verified image {ctx.digest}"
-            )
-        _check_annotations(subject.annotations, ctx, "the statement's subject")
+        _check_subject(_parse_statement(envelope.payload_type, envelope.payload), ctx)
         if keyless:
             raise _RefusedError(_KEYLESS)
         signature = envelope.signatures[0].sig
@@ -385,15 +429,7 @@ def _check_bundle(found: AttachedSignature, bundle: Bundle, ctx: _Context) -> Si
         )
     if ctx.options.ignore:
         return SignatureCheck(SignatureFormat.BUNDLE, key.key_id, True, VERIFIED_REASON, "")
-    assert ctx.root is not None
-    try:
-        entries = bundle.log_entries()
-        if not entries:
-            raise _RefusedError("the bundle carries no transparency-log entry", key_id=key.key_id)
-        verified = verify_log_entries(entries, ctx.root, expected)
-    except (TransparencyLogError, SizeLimitExceededError) as exc:
-        raise _RefusedError(_tlog_reason(exc), key_id=key.key_id) from exc
-    return _passed(SignatureFormat.BUNDLE, key, verified[0])
+    return _passed(SignatureFormat.BUNDLE, key, _bundle_log_entry(bundle, ctx, key, expected))
 
 
 _KEYLESS = (
@@ -473,6 +509,59 @@ def _judge(prepared: _Prepared, ctx: _Context) -> Flow[SignatureCheck]:
     return attrs.evolve(check, location=found.location)
 
 
+_T = TypeVar("_T")
+
+
+def _judge_all(
+    discovery: Discovery,
+    ctx: _Context,
+    judge: Callable[[_Prepared, _Context], Flow[_T | None]],
+    noun: str,
+) -> Flow[tuple[tuple[_T, ...], tuple[str, ...]]]:
+    """Judge each distinct signature found, in order (``None`` judgements are left out).
+
+    Returns:
+        The judgements and the warnings: a skipped log, the duplicates dropped (each a
+        ``noun``) and what discovery warned of.
+    """
+    checks: list[_T] = []
+    seen: set[tuple[Any, ...]] = set()
+    duplicates = 0
+    for found in discovery.signatures:
+        prepared = _prepare(found)
+        if prepared.identity in seen:
+            duplicates += 1
+            continue
+        seen.add(prepared.identity)
+        check = yield from judge(prepared, ctx)
+        if check is not None:
+            checks.append(check)
+    warnings: list[str] = []
+    if ctx.options.ignore:
+        warnings.append(TLOG_SKIPPED_WARNING)
+    if duplicates:
+        warnings.append(
+            f"{duplicates} duplicate {noun}{'s' if duplicates > 1 else ''} counted once"
+        )
+    warnings.extend(discovery.warnings)
+    return tuple(checks), tuple(warnings)
+
+
+def _context_flow(
+    digest: Digest,
+    discovery: Discovery,
+    keys: Sequence[PublicKey],
+    annotations: Mapping[str, str] | None,
+    options: TransparencyLogOptions,
+) -> Flow[_Context]:
+    """The context every signature found is judged in; the trusted root is loaded only when
+    there is something to check against the log."""
+    root: TrustedRoot | None = None
+    if discovery.signatures and not options.ignore:
+        root = yield _TrustedRootCall(options)
+    return _Context(digest, tuple(keys), dict(annotations or {}), options, root)
+
+
 def verify_flow(
     reference: ImageReference,
     keys: Sequence[PublicKey],
@@ -494,34 +583,14 @@ def verify_flow(
     options = tlog or TransparencyLogOptions()
     digest = yield from resolve_digest_flow(reference)
     discovery = yield from discover_flow(reference.repository, digest)
-    root: TrustedRoot | None = None
-    if discovery.signatures and not options.ignore:
-        root = yield _TrustedRootCall(options)
-    ctx = _Context(digest, tuple(keys), dict(annotations or {}), options, root)
-    checks: list[SignatureCheck] = []
-    seen: set[tuple[Any, ...]] = set()
-    duplicates = 0
-    for found in discovery.signatures:
-        prepared = _prepare(found)
-        if prepared.identity in seen:
-            duplicates += 1
-            continue
-        seen.add(prepared.identity)
-        checks.append((yield from _judge(prepared, ctx)))
-    warnings: list[str] = []
-    if options.ignore:
-        warnings.append(TLOG_SKIPPED_WARNING)
-    if duplicates:
-        warnings.append(
-            f"{duplicates} duplicate signature{'s' if duplicates > 1 else ''} counted once"
-        )
-    warnings.extend(discovery.warnings)
+    ctx = yield from _context_flow(digest, discovery, keys, annotations, options)
+    checks, warnings = yield from _judge_all(discovery, ctx, _judge, "signature")
     return VerificationResult(
         image=reference.with_digest(digest),
         digest=digest,
         verified=any(check.ok for check in checks),
-        signatures=tuple(checks),
-        warnings=tuple(warnings),
+        signatures=checks,
+        warnings=warnings,
     )
 
 

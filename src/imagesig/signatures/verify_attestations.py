@@ -44,23 +44,21 @@ from typing import Any
 import attrs
 
 from imagesig._flow import Flow
-from imagesig.client import Client, _TrustedRootCall
+from imagesig.client import Client
 from imagesig.errors import (
     SignatureFormatError,
     SizeLimitExceededError,
-    TransparencyLogError,
 )
 from imagesig.reference import ImageReference
 from imagesig.signatures.attach import (
     ATTESTATION_TAG_SUFFIX,
-    LOG_BUNDLE_ANNOTATION,
     AttachedSignature,
     discover_flow,
     resolve_digest_flow,
 )
 from imagesig.signatures.attest import DEFAULT_MAX_STATEMENT_BYTES
 from imagesig.signatures.bundle import Bundle
-from imagesig.signatures.dsse import DSSE_ENVELOPE_MEDIA_TYPE, IN_TOTO_PAYLOAD_TYPE, Envelope
+from imagesig.signatures.dsse import DSSE_ENVELOPE_MEDIA_TYPE, Envelope
 from imagesig.signatures.intoto import (
     COSIGN_SIGN_PREDICATE_TYPE,
     Statement,
@@ -75,26 +73,24 @@ from imagesig.signatures.result import (
 )
 from imagesig.signatures.verify import (
     _KEYLESS,
-    TLOG_SKIPPED_WARNING,
     KeyLike,
-    _check_annotations,
+    _bundle_log_entry,
+    _check_bundle_version,
+    _check_subject,
     _Context,
+    _context_flow,
     _describe_keys,
-    _describe_subjects,
-    _prepare,
+    _judge_all,
+    _layer_log_entry,
+    _parse_statement,
     _Prepared,
     _RefusedError,
-    _search_log,
-    _tlog_reason,
+    _verifying_key,
 )
 from imagesig.signers.base import PublicKey
-from imagesig.tlog.entries import LogEntry
-from imagesig.tlog.trust import TrustedRoot
 from imagesig.tlog.verify import (
     ExpectedEntry,
     VerifiedLogEntry,
-    verify_log_entries,
-    verify_log_entry,
 )
 
 __all__ = [
@@ -132,14 +128,7 @@ class _SkippedError(Exception):
 
 
 def _statement(payload_type: str, payload: bytes, max_bytes: int, seen: _Seen) -> Statement:
-    if payload_type != IN_TOTO_PAYLOAD_TYPE:
-        raise _RefusedError(
-            f"the DSSE payloadType is {payload_type[:100]!r}, not {IN_TOTO_PAYLOAD_TYPE!r}"
-        )
-    try:
-        statement = Statement.parse(payload, max_bytes=max_bytes)
-    except (SignatureFormatError, SizeLimitExceededError) as exc:
-        raise _RefusedError(f"the in-toto statement is malformed: {exc.message}") from exc
+    statement = _parse_statement(payload_type, payload, max_bytes=max_bytes)
     seen.statement = statement
     return statement
 
@@ -150,13 +139,7 @@ def _check_statement(statement: Statement, ctx: _Context, wanted: str | None) ->
         and wanted != statement.predicate_type
     ):
         raise _SkippedError
-    subject = statement.matching_subject(ctx.digest)
-    if subject is None:
-        raise _RefusedError(
-            f"the in-toto statement's subject is {_describe_subjects(statement)}, not the "
-            f"verified image {ctx.digest}"
-        )
-    _check_annotations(subject.annotations, ctx, "the statement's subject")
+    _check_subject(statement, ctx)
 
 
 def _check_bundle(
@@ -165,37 +148,20 @@ def _check_bundle(
     envelope = bundle.dsse_envelope
     if envelope is None:
         raise _SkippedError  # a message signature: an image signature, not an attestation
-    if bundle.version[:2] < (0, 3):
-        version = ".".join(map(str, bundle.version))
-        raise _RefusedError(
-            f"bundle version {version} is older than 0.3, the oldest accepted on images"
-        )
+    _check_bundle_version(bundle)
     statement = _statement(envelope.payload_type, envelope.payload, cap, seen)
     _check_statement(statement, ctx, wanted)
     if bundle.verification_material.leaf_certificate is not None:
         raise _RefusedError(_KEYLESS)
     signature = envelope.signatures[0].sig
-    pae = envelope.pae_bytes()
-    key = next((key for key in ctx.keys if key.verify(signature, pae)), None)
-    if key is None:
-        raise _RefusedError(
-            f"the DSSE signature does not verify with {_describe_keys(len(ctx.keys))}"
-        )
+    key = _verifying_key(ctx, signature, envelope.pae_bytes(), "the DSSE signature")
     seen.key = key
     if ctx.options.ignore:
         return _Passed(key, None)
-    assert ctx.root is not None
     expected = ExpectedEntry.dsse(
         signature=signature, public_key_pem=key.pem, payload=envelope.payload
     )
-    try:
-        entries = bundle.log_entries()
-        if not entries:
-            raise _RefusedError("the bundle carries no transparency-log entry", key_id=key.key_id)
-        verified = verify_log_entries(entries, ctx.root, expected)
-    except (TransparencyLogError, SizeLimitExceededError) as exc:
-        raise _RefusedError(_tlog_reason(exc), key_id=key.key_id) from exc
-    return _Passed(key, verified[0])
+    return _Passed(key, _bundle_log_entry(bundle, ctx, key, expected))
 
 
 def _check_layer(
@@ -241,16 +207,8 @@ def _check_layer(
     expected = ExpectedEntry.dsse(
         signature=signature, public_key_pem=key.pem, payload=envelope.payload, envelope=content
     )
-    annotation = layer.annotations.get(LOG_BUNDLE_ANNOTATION)
-    if annotation:
-        try:
-            entry = LogEntry.from_cosign_bundle_annotation(annotation)
-            verified = verify_log_entry(entry, ctx.root, expected)
-        except (TransparencyLogError, SizeLimitExceededError) as exc:
-            raise _RefusedError(_tlog_reason(exc), key_id=key.key_id) from exc
-    else:
-        query = f"sha256:{hashlib.sha256(content).hexdigest()}"
-        verified = yield from _search_log(expected, ctx, key, query=query)
+    query = f"sha256:{hashlib.sha256(content).hexdigest()}"
+    verified = yield from _layer_log_entry(layer.annotations, ctx, key, expected, query=query)
     return _Passed(key, verified)
 
 
@@ -339,30 +297,12 @@ def verify_attestations_flow(
         suffix=ATTESTATION_TAG_SUFFIX,
         legacy_cap=envelope_cap(max_statement_bytes),
     )
-    root: TrustedRoot | None = None
-    if discovery.signatures and not options.ignore:
-        root = yield _TrustedRootCall(options)
-    ctx = _Context(digest, tuple(keys), dict(annotations or {}), options, root)
-    checks: list[AttestationCheck] = []
-    seen: set[tuple[Any, ...]] = set()
-    duplicates = 0
-    for found in discovery.signatures:
-        prepared = _prepare(found)
-        if prepared.identity in seen:
-            duplicates += 1
-            continue
-        seen.add(prepared.identity)
-        check = yield from _judge(prepared, ctx, wanted, max_statement_bytes)
-        if check is not None:
-            checks.append(check)
-    warnings: list[str] = []
-    if options.ignore:
-        warnings.append(TLOG_SKIPPED_WARNING)
-    if duplicates:
-        warnings.append(
-            f"{duplicates} duplicate attestation{'s' if duplicates > 1 else ''} counted once"
-        )
-    warnings.extend(discovery.warnings)
+    ctx = yield from _context_flow(digest, discovery, keys, annotations, options)
+
+    def judge(prepared: _Prepared, ctx: _Context) -> Flow[AttestationCheck | None]:
+        return _judge(prepared, ctx, wanted, max_statement_bytes)
+
+    checks, warnings = yield from _judge_all(discovery, ctx, judge, "attestation")
     # Distinct keys only: one key verifying several attestations counts once.
     keys_verified = {check.key_id for check in checks if check.ok and check.key_id is not None}
     return AttestationVerificationResult(
@@ -370,8 +310,8 @@ def verify_attestations_flow(
         digest=digest,
         predicate_type=wanted,
         verified=len(keys_verified) >= threshold,
-        attestations=tuple(checks),
-        warnings=tuple(warnings),
+        attestations=checks,
+        warnings=warnings,
         threshold=threshold,
     )
 
