@@ -1,5 +1,8 @@
 """Public fakes for plugin and integration authors.
 
+:class:`InMemoryStore` (from :mod:`imagesig.oci.memory`) is a registry-like store held in a
+dictionary, with the referrers API: ``Client(store=InMemoryStore())`` needs no server or disk.
+
 :class:`RekorServer` is a transparency log you can run in a test: a Rekor v1 HTTP server on
 127.0.0.1 (a free port, in a thread) with a real append-only Merkle tree, a real ECDSA P-256
 log key, signed entry timestamps, inclusion proofs and signed checkpoints. Entries it returns
@@ -57,12 +60,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from imagesig.oci.memory import InMemoryStore
 from imagesig.tlog.checkpoint import Checkpoint, sign_checkpoint
 from imagesig.tlog.entries import LogEntry, dsse_body, hashedrekord_body
 from imagesig.tlog.merkle import MerkleTree, leaf_hash
 from imagesig.tlog.trust import TrustedRoot
 
-__all__ = ["MAX_REQUEST_BYTES", "RecordedRequest", "RekorServer"]
+__all__ = ["MAX_REQUEST_BYTES", "InMemoryStore", "RecordedRequest", "RekorServer"]
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 """Larger request bodies are refused with 413."""
