@@ -199,6 +199,10 @@ class SpiffeProvider:
                         provider=self.name,
                         source=path,
                     ) from exc
+                if code == "DEADLINE_EXCEEDED":
+                    # Our own deadline ran out during the call: report what the agent said
+                    # before it (e.g. PERMISSION_DENIED), not the timeout itself.
+                    raise self._gave_up(path, timeout, last_code) from exc
                 if code not in _RETRIED:
                     hint = None
                     if code == "INVALID_ARGUMENT":
