@@ -131,11 +131,12 @@ def test_persistent_500_gives_up_after_the_attempts(github: GitHubOIDCServer) ->
 
 
 def test_timeout_is_bounded(github: GitHubOIDCServer) -> None:
-    github.delay = 1.0
+    github.delay = 4.0
     started = time.monotonic()
     with pytest.raises(CredentialProviderError) as caught:
         _provider().fetch_token("sigstore", timeout=0.4)
-    assert time.monotonic() - started < 1.0
+    # Far below the endpoint's delay: the deadline, not the server, ended the wait.
+    assert time.monotonic() - started < 3.0
     assert "timed out" in str(caught.value) or "within" in str(caught.value)
     assert github.request_token not in caught.value.diagnostics()
 
