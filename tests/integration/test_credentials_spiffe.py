@@ -135,7 +135,7 @@ def test_a_missing_socket_fails_fast(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     started = time.monotonic()
     with pytest.raises(CredentialProviderError, match="does not exist"):
         provider.fetch_token("sigstore", timeout=10)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 3
 
 
 def test_no_socket_named_and_no_default_socket_does_not_apply(

@@ -589,7 +589,7 @@ def test_a_refused_token_is_a_permission_error_not_an_outage(kms: FakeKMS) -> No
     started = time.monotonic()
     with pytest.raises(KMSPermissionError, match="could not obtain an access token") as caught:
         signer(kms, uri, credentials=RefreshingCredentials(fail=True), attempts=5).sign(b"m")
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 3
     assert isinstance(caught.value.__cause__, RefreshError)
     assert kms.calls == []
 

@@ -39,7 +39,7 @@ def test_billion_laughs_is_refused_fast() -> None:
     started = time.perf_counter()
     with pytest.raises(PolicyParseError, match="alias bomb"):
         load_yaml_documents(BILLION_LAUGHS)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0
 
 
 def test_recursive_alias_is_refused() -> None:

