@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Protocol
 
 import attrs
 import httpx
+from typing_extensions import Self
 
 from imagesig import __version__
 from imagesig._flow import Flow, Sleep
@@ -31,6 +32,8 @@ __all__ = [
     "ERROR_BODY_BYTES",
     "Exchange",
     "HTTPEnv",
+    "OwnedAsyncHTTPClient",
+    "OwnedHTTPClient",
     "Received",
     "RequestMarker",
     "RetryPolicy",
@@ -73,6 +76,56 @@ def client_settings(
         "follow_redirects": False,
         "headers": {"User-Agent": f"imagesig/{__version__}"},
     }
+
+
+class OwnedHTTPClient:
+    """Holds the ``httpx.Client`` of a blocking network client; closes it only if it made it.
+
+    Subclasses call :meth:`_open_http` in ``__init__`` and get ``close()`` and the
+    context-manager protocol.
+    """
+
+    http: httpx.Client
+    _owns_http: bool
+
+    def _open_http(self, given: httpx.Client | None, **settings: Any) -> httpx.Client:
+        self._owns_http = given is None
+        self.http = given if given is not None else httpx.Client(**client_settings(**settings))
+        return self.http
+
+    def close(self) -> None:
+        """Close the HTTP client (when this object created it)."""
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class OwnedAsyncHTTPClient:
+    """:class:`OwnedHTTPClient` for ``httpx.AsyncClient``: ``aclose()`` and ``async with``."""
+
+    http: httpx.AsyncClient
+    _owns_http: bool
+
+    def _open_http(self, given: httpx.AsyncClient | None, **settings: Any) -> httpx.AsyncClient:
+        self._owns_http = given is None
+        self.http = given if given is not None else httpx.AsyncClient(**client_settings(**settings))
+        return self.http
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (when this object created it)."""
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 @attrs.frozen

@@ -29,7 +29,14 @@ from typing import Any, BinaryIO
 import httpx
 
 from imagesig._flow import Exclusive, Flow, KeyedLocks, Sleep, drive_async, drive_sync
-from imagesig._http import HTTPEnv, Received, RetryPolicy, client_settings, send
+from imagesig._http import (
+    HTTPEnv,
+    OwnedAsyncHTTPClient,
+    OwnedHTTPClient,
+    Received,
+    RetryPolicy,
+    send,
+)
 from imagesig.errors import (
     BlobNotFoundError,
     DigestMismatchError,
@@ -722,7 +729,7 @@ class _RegistryStoreBase:
         return f"{type(self).__name__}(insecure_registries={insecure})"
 
 
-class RegistryStore(_RegistryStoreBase):
+class RegistryStore(OwnedHTTPClient, _RegistryStoreBase):
     """A :class:`~imagesig.oci.store.Store` backed by registries (blocking I/O).
 
     Args:
@@ -760,28 +767,15 @@ class RegistryStore(_RegistryStoreBase):
         http_client: httpx.Client | None = None,
     ) -> None:
         super().__init__(keychain, insecure_registries, retry, allow_unsafe_realms)
-        self._owns_client = http_client is None
-        self.http = http_client or httpx.Client(
-            **client_settings(
-                verify=verify,
-                proxy=proxy,
-                timeout=timeout,
-                trust_env=trust_env,
-                transport=transport,
-            )
+        self._open_http(
+            http_client,
+            verify=verify,
+            proxy=proxy,
+            timeout=timeout,
+            trust_env=trust_env,
+            transport=transport,
         )
         self._env = HTTPEnv(self.http, self.auth)
-
-    def close(self) -> None:
-        """Close the HTTP client (when this store created it)."""
-        if self._owns_client:
-            self.http.close()
-
-    def __enter__(self) -> RegistryStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def resolve(self, reference: ImageReference) -> Descriptor:
         return drive_sync(self.protocol.resolve(reference), self._env)
@@ -845,7 +839,7 @@ class RegistryStore(_RegistryStoreBase):
         drive_sync(self.protocol.delete_manifest(repository, digest), self._env)
 
 
-class AsyncRegistryStore(_RegistryStoreBase):
+class AsyncRegistryStore(OwnedAsyncHTTPClient, _RegistryStoreBase):
     """:class:`RegistryStore` for asyncio: the same arguments, ``httpx.AsyncClient`` inside."""
 
     def __init__(
@@ -863,28 +857,15 @@ class AsyncRegistryStore(_RegistryStoreBase):
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(keychain, insecure_registries, retry, allow_unsafe_realms)
-        self._owns_client = http_client is None
-        self.http = http_client or httpx.AsyncClient(
-            **client_settings(
-                verify=verify,
-                proxy=proxy,
-                timeout=timeout,
-                trust_env=trust_env,
-                transport=transport,
-            )
+        self._open_http(
+            http_client,
+            verify=verify,
+            proxy=proxy,
+            timeout=timeout,
+            trust_env=trust_env,
+            transport=transport,
         )
         self._env = HTTPEnv(self.http, self.auth)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client (when this store created it)."""
-        if self._owns_client:
-            await self.http.aclose()
-
-    async def __aenter__(self) -> AsyncRegistryStore:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     async def resolve(self, reference: ImageReference) -> Descriptor:
         return await drive_async(self.protocol.resolve(reference), self._env)

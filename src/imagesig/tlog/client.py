@@ -50,7 +50,14 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 
 from imagesig._flow import Flow, Sleep, drive_async, drive_sync
-from imagesig._http import HTTPEnv, Received, RetryPolicy, client_settings, send
+from imagesig._http import (
+    HTTPEnv,
+    OwnedAsyncHTTPClient,
+    OwnedHTTPClient,
+    Received,
+    RetryPolicy,
+    send,
+)
 from imagesig.errors import (
     ImageSigError,
     LogEntryMismatchError,
@@ -663,7 +670,7 @@ class _NoAuth(httpx.Auth):
     """Send requests as they are: Rekor needs no credentials, and gets none (not ``.netrc``)."""
 
 
-class RekorClient:
+class RekorClient(OwnedHTTPClient):
     """A Rekor v1 client with blocking I/O.
 
     Args:
@@ -698,15 +705,13 @@ class RekorClient:
         http_client: httpx.Client | None = None,
     ) -> None:
         self.protocol = RekorProtocol(url, retry=retry)
-        self._owns_client = http_client is None
-        self.http = http_client or httpx.Client(
-            **client_settings(
-                verify=verify,
-                proxy=proxy,
-                timeout=timeout,
-                trust_env=trust_env,
-                transport=transport,
-            )
+        self._open_http(
+            http_client,
+            verify=verify,
+            proxy=proxy,
+            timeout=timeout,
+            trust_env=trust_env,
+            transport=transport,
         )
         self._env = HTTPEnv(self.http, _NoAuth())
 
@@ -717,17 +722,6 @@ class RekorClient:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact_url(self.url)!r})"
-
-    def close(self) -> None:
-        """Close the HTTP client (when this client created it)."""
-        if self._owns_client:
-            self.http.close()
-
-    def __enter__(self) -> RekorClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def create_entry(self, proposed: Mapping[str, Any]) -> LogEntry:
         """Submit a proposed entry; return the entry Rekor recorded.
@@ -839,7 +833,7 @@ class RekorClient:
         return drive_sync(self.protocol.log_info(), self._env)
 
 
-class AsyncRekorClient:
+class AsyncRekorClient(OwnedAsyncHTTPClient):
     """:class:`RekorClient` for asyncio: the same arguments, ``httpx.AsyncClient`` inside.
 
     Every method raises what its :class:`RekorClient` namesake raises.
@@ -858,15 +852,13 @@ class AsyncRekorClient:
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.protocol = RekorProtocol(url, retry=retry)
-        self._owns_client = http_client is None
-        self.http = http_client or httpx.AsyncClient(
-            **client_settings(
-                verify=verify,
-                proxy=proxy,
-                timeout=timeout,
-                trust_env=trust_env,
-                transport=transport,
-            )
+        self._open_http(
+            http_client,
+            verify=verify,
+            proxy=proxy,
+            timeout=timeout,
+            trust_env=trust_env,
+            transport=transport,
         )
         self._env = HTTPEnv(self.http, _NoAuth())
 
@@ -877,17 +869,6 @@ class AsyncRekorClient:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact_url(self.url)!r})"
-
-    async def aclose(self) -> None:
-        """Close the HTTP client (when this client created it)."""
-        if self._owns_client:
-            await self.http.aclose()
-
-    async def __aenter__(self) -> AsyncRekorClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     async def create_entry(self, proposed: Mapping[str, Any]) -> LogEntry:
         """Async :meth:`RekorClient.create_entry`."""
